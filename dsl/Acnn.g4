@@ -8,7 +8,7 @@ module_ : decl* EOF ;
 
 decl
   : 'import' STRING ('as' ID)? ';'?                              # importDecl
-  | 'enum' ID '{' ID (',' ID)* ','? '}'                          # enumDecl
+  | 'enum' ID '{' memberName (',' memberName)* ','? '}'          # enumDecl
   | 'record' ID '{' recordField* '}'                             # recordDecl
   | kind=('block' | 'network') ID '(' paramList? ')' body        # blockDecl
   | ID '=' expr ';'?                                             # bindingDecl
@@ -39,13 +39,13 @@ ifStmt : 'if' expr body ('else' (ifStmt | body))? ;
 
 expr
   : expr '(' argList? ')'                                        # callExpr
-  | expr '.' ID                                                  # memberExpr
+  | expr '.' memberName                                          # memberExpr
   | expr '[' expr ']'                                            # indexExpr
   | expr 'with' '{' fieldList? '}'                               # withExpr
   | '-' expr                                                     # negExpr
   | expr op=('*' | '/' | '%') expr                        # mulExpr
   | expr op=('+' | '-') expr                                     # addExpr
-  | expr op=('==' | '!=' | '<' | '<=' | '>' | '>=') expr         # compareExpr
+  | expr op=('==' | '!=' | '<' | '<=' | '>' | '>=' | 'in') expr  # compareExpr
   | 'not' expr                                                   # notExpr
   | expr 'and' expr                                              # andExpr
   | expr 'or' expr                                               # orExpr
@@ -60,6 +60,9 @@ expr
   | '{' fieldList? '}'                                           # recordExpr
   | '(' expr ')'                                                 # parenExpr
   ;
+
+// After `.` and in enum declarations `none` is a plain name (Attention.none).
+memberName : ID | 'none' ;
 
 argList : arg (',' arg)* ','? ;
 arg : (ID ':')? expr ;

@@ -19,6 +19,7 @@ const char* to_string(BinaryOp op) {
     case BinaryOp::Le: return "<=";
     case BinaryOp::Gt: return ">";
     case BinaryOp::Ge: return ">=";
+    case BinaryOp::In: return "in";
     case BinaryOp::And: return "and";
     case BinaryOp::Or: return "or";
   }

@@ -49,7 +49,7 @@ enum class ExprKind {
 };
 
 enum class UnaryOp { Neg, Not };
-enum class BinaryOp { Add, Sub, Mul, Div, Mod, Eq, Ne, Lt, Le, Gt, Ge, And, Or };
+enum class BinaryOp { Add, Sub, Mul, Div, Mod, Eq, Ne, Lt, Le, Gt, Ge, In, And, Or };
 
 const char* to_string(UnaryOp op);
 const char* to_string(BinaryOp op);

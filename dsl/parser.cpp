@@ -175,13 +175,12 @@ class Builder {
       return d;
     }
     if (auto* c = dynamic_cast<P::EnumDeclContext*>(ctx)) {
-      auto ids = c->ID();
-      auto d = std::make_unique<Decl>(DeclKind::Enum, loc(ids[0]));
-      d->name = ids[0]->getText();
+      auto d = std::make_unique<Decl>(DeclKind::Enum, loc(c->ID()));
+      d->name = c->ID()->getText();
       d->doc = doc_before(c);
-      for (size_t i = 1; i < ids.size(); ++i) {
-        d->members.push_back(ids[i]->getText());
-        d->member_locs.push_back(loc(ids[i]));
+      for (auto* m : c->memberName()) {
+        d->members.push_back(m->getText());
+        d->member_locs.push_back(loc(m));
       }
       return d;
     }
@@ -374,9 +373,9 @@ class Builder {
       return e;
     }
     if (auto* c = dynamic_cast<P::MemberExprContext*>(ctx)) {
-      auto e = std::make_unique<Expr>(ExprKind::Member, loc(c->ID()));
+      auto e = std::make_unique<Expr>(ExprKind::Member, loc(c->memberName()));
       e->a = expr(c->expr());
-      e->text = c->ID()->getText();
+      e->text = c->memberName()->getText();
       return e;
     }
     if (auto* c = dynamic_cast<P::IndexExprContext*>(ctx)) {
@@ -425,7 +424,7 @@ class Builder {
     if (auto* c = dynamic_cast<P::CompareExprContext*>(ctx)) {
       std::string op = c->op->getText();
       BinaryOp b = op == "==" ? BinaryOp::Eq : op == "!=" ? BinaryOp::Ne : op == "<" ? BinaryOp::Lt
-                 : op == "<=" ? BinaryOp::Le : op == ">" ? BinaryOp::Gt : BinaryOp::Ge;
+                 : op == "<=" ? BinaryOp::Le : op == ">" ? BinaryOp::Gt : op == "in" ? BinaryOp::In : BinaryOp::Ge;
       return binary(c, b, c->expr(), c->op);
     }
     if (auto* c = dynamic_cast<P::AndExprContext*>(ctx)) return binary(c, BinaryOp::And, c->expr(), nullptr);

@@ -35,7 +35,7 @@ Tensor init_persistent(const ir::Node& node, DType dtype, uint64_t seed) {
     return static_cast<double>((out ? shape[0] : shape[1]) * receptive);
   };
   if (init == "zeros" || init.empty()) return t;
-  if (init == "ones") {
+  if (init == "ones" || init == "zero_gamma") {  // zero_gamma: the trainer rewrites it to zeros when the recipe asks
     t.fill(1.0);
   } else if (init == "kaiming_normal") {
     double std = std::sqrt(2.0 / fan(true));

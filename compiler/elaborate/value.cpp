@@ -87,6 +87,15 @@ ValuePtr make_tensor(ir::ValueId v) {
   return p;
 }
 
+ValuePtr make_poison() {
+  static ValuePtr poison = [] {
+    auto p = std::make_shared<Value>();
+    p->kind = ValueKind::Poison;
+    return p;
+  }();
+  return poison;
+}
+
 const char* kind_name(ValueKind k) {
   switch (k) {
     case ValueKind::None: return "none";
@@ -104,6 +113,7 @@ const char* kind_name(ValueKind k) {
     case ValueKind::RecordType: return "record type";
     case ValueKind::EnumType: return "enum type";
     case ValueKind::Builtin: return "built-in function";
+    case ValueKind::Poison: return "<error>";
   }
   return "?";
 }
@@ -143,6 +153,7 @@ std::string to_text(const Value& v) {
     case ValueKind::RecordType: return v.record_type->name;
     case ValueKind::EnumType: return v.enum_type->name;
     case ValueKind::Builtin: return "<built-in " + v.s + ">";
+    case ValueKind::Poison: return "<error>";
   }
   return "?";
 }

@@ -53,7 +53,9 @@ struct EnumType {
   int index(const std::string& m) const;  // -1 if absent
 };
 
-enum class ValueKind { None, Int, Float, Bool, String, List, Record, Enum, Tensor, Block, Network, Module, RecordType, EnumType, Builtin };
+// Poison marks the result of an expression that already produced an error: it
+// silently absorbs further operations so that one mistake is reported once.
+enum class ValueKind { None, Int, Float, Bool, String, List, Record, Enum, Tensor, Block, Network, Module, RecordType, EnumType, Builtin, Poison };
 
 struct Value {
   ValueKind kind = ValueKind::None;
@@ -81,6 +83,7 @@ ValuePtr make_bool(bool v);
 ValuePtr make_string(std::string v);
 ValuePtr make_list(std::vector<ValuePtr> items);
 ValuePtr make_tensor(ir::ValueId v);
+ValuePtr make_poison();
 
 const char* kind_name(ValueKind k);
 // A short description for messages: "int 3", "tensor f32[1,64,56,56]", "record Tweaks".

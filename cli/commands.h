@@ -1,0 +1,36 @@
+// The acnn command line: each subcommand registers its options on the CLI11
+// app and returns the exit code of its run (0 ok, 1 user error, 2 usage).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "compiler/elaborate/model_file.h"
+
+namespace acnn::cli {
+
+// Options every command that reads a model file shares.
+struct ModelOptions {
+  std::string file;
+  std::vector<std::string> include_dirs;
+  int max_errors = 20;
+};
+
+void add_model_options(CLI::App* cmd, ModelOptions& o, bool file_required = true);
+// Loads the model file; prints diagnostics to stderr. False on errors.
+bool load(ModelFile& mf, const ModelOptions& o);
+CompileOptions compile_options(const ModelOptions& o);
+
+// "25,557,032"
+std::string with_commas(int64_t n);
+// "4.09 G", "118.0 M"
+std::string human(double n);
+
+using Command = std::function<int()>;
+Command register_check(CLI::App& app);
+Command register_dump(CLI::App& app);
+Command register_run(CLI::App& app);
+
+}  // namespace acnn::cli

@@ -1,0 +1,45 @@
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace acnn::cli {
+
+void add_model_options(CLI::App* cmd, ModelOptions& o, bool file_required) {
+  auto* f = cmd->add_option("file", o.file, "the .acnn model file");
+  if (file_required) f->required();
+  cmd->add_option("-I,--include", o.include_dirs, "extra import search directory (repeatable)");
+  cmd->add_option("--max-errors", o.max_errors, "stop after this many errors")->default_val(20);
+}
+
+CompileOptions compile_options(const ModelOptions& o) {
+  CompileOptions c;
+  c.include_dirs = o.include_dirs;
+  c.max_errors = o.max_errors;
+  return c;
+}
+
+bool load(ModelFile& mf, const ModelOptions& o) {
+  mf.diags().set_stream(&std::cerr);
+  return mf.load(o.file);
+}
+
+std::string with_commas(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return (n < 0 ? "-" : "") + out;
+}
+
+std::string human(double n) {
+  const char* units[] = {"", " K", " M", " G", " T"};
+  int u = 0;
+  while (n >= 1000 && u < 4) n /= 1000, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f%s" : "%.0f%s", n, units[u]);
+  return buf;
+}
+
+}  // namespace acnn::cli

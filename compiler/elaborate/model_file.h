@@ -1,0 +1,56 @@
+// A compilation session for one model file: owns the sources, diagnostics,
+// module loader and elaborator; loads and evaluates the file; hands out its
+// `model` (a network) and `recipe` (a Recipe record) and builds the forward
+// graph at a batch size. Every CLI command starts here.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/elaborate/elaborator.h"
+
+namespace acnn {
+
+struct CompileOptions {
+  std::vector<std::string> include_dirs;  // -I: searched before the stdlib
+  int max_errors = 20;
+};
+
+class ModelFile {
+ public:
+  explicit ModelFile(CompileOptions opts = {});
+  ~ModelFile();
+
+  // Parses and evaluates a file (and its imports). False after errors.
+  bool load(const std::string& path);
+  bool load_text(const std::string& display_path, std::string text);
+
+  const ast::Module* module() const { return module_; }
+  const elab::ModuleScope* scope() const { return scope_; }
+  // A top-level binding of the file (or null).
+  elab::ValuePtr binding(const std::string& name) const;
+  // The `model` binding; reports an error (and returns null) if it is missing
+  // or not a network.
+  elab::ValuePtr model();
+  // The `recipe` binding as a Recipe record; null without error if absent.
+  elab::ValuePtr recipe();
+  // The forward graph of `model` at batch size `batch` (null after errors).
+  std::unique_ptr<ir::Graph> build(int64_t batch);
+
+  SourceManager& sources() { return sources_; }
+  Diagnostics& diags() { return diags_; }
+  elab::Elaborator& elaborator() { return *elab_; }
+
+ private:
+  bool finish_load(const ast::Module* m);
+  CompileOptions opts_;
+  SourceManager sources_;
+  Diagnostics diags_;
+  std::unique_ptr<ModuleLoader> loader_;
+  std::unique_ptr<elab::Elaborator> elab_;
+  const ast::Module* module_ = nullptr;
+  const elab::ModuleScope* scope_ = nullptr;
+};
+
+}  // namespace acnn
