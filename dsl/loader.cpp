@@ -44,11 +44,16 @@ ModuleLoader::ModuleLoader(SourceManager& sources, Diagnostics& diags, std::vect
 std::string ModuleLoader::resolve(const std::string& spec, const std::string& from_dir) const {
   std::vector<std::string> names = {spec};
   if (fs::path(spec).extension() != ".acnn") names.push_back(spec + ".acnn");
+  // A file never imports itself: `import "dropblock"` inside dropblock.acnn
+  // means the library module of that name.
   auto try_dir = [&](const fs::path& dir) -> std::string {
     for (const auto& n : names) {
       fs::path p = dir / n;
       std::error_code ec;
-      if (fs::is_regular_file(p, ec)) return fs::weakly_canonical(p, ec).string();
+      if (!fs::is_regular_file(p, ec)) continue;
+      std::string canonical = fs::weakly_canonical(p, ec).string();
+      if (!loading_.empty() && canonical == loading_.back()) continue;
+      return canonical;
     }
     return {};
   };

@@ -42,6 +42,9 @@ std::string describe_token(antlr4::Token* t) {
 }
 
 // Turns ANTLR's syntax errors into diagnostics with a plain-language message.
+// After an error, further errors are suppressed until a new top-level
+// declaration starts (a declaration keyword or a binding at column 1): the
+// rest are almost always the parser's recovery, not the user's mistakes.
 class ErrorListener : public antlr4::BaseErrorListener {
  public:
   ErrorListener(uint32_t file, Diagnostics& diags) : file_(file), diags_(diags) {}
@@ -49,23 +52,56 @@ class ErrorListener : public antlr4::BaseErrorListener {
   void syntaxError(antlr4::Recognizer* recognizer, antlr4::Token* bad, size_t line, size_t col,
                    const std::string& msg, std::exception_ptr) override {
     SourceLoc loc{file_, static_cast<uint32_t>(line), static_cast<uint32_t>(col) + 1, 1};
-    std::string message, hint;
-    if (bad) {
-      loc = loc_of(file_, bad);
-      message = "unexpected " + describe_token(bad);
-      auto* parser = dynamic_cast<antlr4::Parser*>(recognizer);
-      if (parser) {
-        std::string expected = expected_tokens(parser);
-        if (!expected.empty()) message += "; expected " + expected;
-      }
-      if (bad->getType() == P::ID) hint = did_you_mean(bad->getText(), keywords());
-      if (bad->getText() == "=" ) hint = hint.empty() ? "a binding is `name = expression`; a keyword argument is `name: value`" : hint;
-    } else {
-      message = msg;
+    auto* parser = dynamic_cast<antlr4::Parser*>(recognizer);
+    if (!bad || !parser) {
+      diags_.error(loc, msg);
+      return;
     }
-    if (last_line_ == loc.line && last_col_ == loc.col) return;  // one error per spot
-    last_line_ = loc.line, last_col_ = loc.col;
+    antlr4::TokenStream* tokens = parser->getTokenStream();
+    size_t index = bad->getTokenIndex();
+    if (last_index_ != SIZE_MAX && !declaration_between(tokens, last_index_, index)) return;
+    last_index_ = index;
+
+    loc = loc_of(file_, bad);
+    std::string expected = expected_tokens(parser);
+    std::string message = "unexpected " + describe_token(bad) + (expected.empty() ? "" : "; expected " + expected);
+    std::string hint;
+    antlr4::Token* prev = index > 0 ? previous_visible(tokens, index) : nullptr;
+    // A token missing at the end of a line is reported where it is missing.
+    if (prev && prev->getLine() < bad->getLine() && !expected.empty()) {
+      loc = loc_of(file_, prev);
+      loc.col += loc.len;
+      loc.len = 1;
+      message = "expected " + expected + " after " + describe_token(prev) + ", found " + describe_token(bad) +
+                " on line " + std::to_string(bad->getLine());
+    }
+    // `blok name(...)`: a misspelled declaration keyword.
+    if (prev && prev->getType() == P::ID && prev->getCharPositionInLine() == 0)
+      hint = did_you_mean(prev->getText(), keywords());
+    if (hint.empty() && bad->getType() == P::ID) hint = did_you_mean(bad->getText(), keywords());
+    if (hint.empty() && bad->getText() == "==") hint = "a statement binds with `=`; `==` compares";
     diags_.error(loc, message, hint);
+  }
+
+ private:
+  static antlr4::Token* previous_visible(antlr4::TokenStream* tokens, size_t index) {
+    for (size_t i = index; i-- > 0;) {
+      antlr4::Token* t = tokens->get(i);
+      if (t->getChannel() == antlr4::Token::DEFAULT_CHANNEL) return t;
+    }
+    return nullptr;
+  }
+
+  static bool declaration_between(antlr4::TokenStream* tokens, size_t from, size_t to) {
+    for (size_t i = from + 1; i <= to && i < tokens->size(); ++i) {
+      antlr4::Token* t = tokens->get(i);
+      if (t->getChannel() != antlr4::Token::DEFAULT_CHANNEL || t->getCharPositionInLine() != 0) continue;
+      std::string text = t->getText();
+      if (text == "block" || text == "network" || text == "record" || text == "enum" || text == "import" ||
+          t->getType() == P::ID)
+        return true;
+    }
+    return false;
   }
 
  private:
@@ -89,7 +125,7 @@ class ErrorListener : public antlr4::BaseErrorListener {
   }
   uint32_t file_;
   Diagnostics& diags_;
-  uint32_t last_line_ = 0, last_col_ = 0;
+  size_t last_index_ = SIZE_MAX;
 };
 
 // Converts parse-tree contexts into AST nodes.

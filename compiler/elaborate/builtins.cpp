@@ -260,7 +260,9 @@ const std::map<std::string, BuiltinFn>& builtins() {
          ir::Builder& b = I.need_graph(c.loc, "random_uniform()");
          // Each random node draws its own stream, stable across recompiles.
          std::string key = I.join_scope(f.scope_path, I.unique_in_scope(f.scope_path, "#random"));
-         int64_t stream = static_cast<int64_t>(std::hash<std::string>{}(key) & 0x7fffffffffffffffull);
+         uint64_t h = 1469598103934665603ull;  // FNV-1a: the same on every platform
+         for (unsigned char ch : key) h = (h ^ ch) * 1099511628211ull;
+         int64_t stream = static_cast<int64_t>(h & 0x7fffffffffffffffull);
          (void)b;
          return make_tensor(I.emit1(ir::OpKind::RandomUniform, {},
                                     Attrs{{"shape", positive_shape(a, "shape")}, {"dtype", std::string("f32")}, {"stream", stream}},

@@ -202,15 +202,30 @@ std::vector<std::string> Elaborator::Impl::visible_names(const Frame& f) const {
 std::vector<Note> Elaborator::Impl::call_notes(const Frame* f) const {
   std::vector<Note> notes;
   int shown = 0;
-  for (; f && f->decl; f = f->parent) {
-    if (!f->call_loc.valid()) continue;
+  while (f && f->decl) {
+    if (!f->call_loc.valid()) {
+      f = f->parent;
+      continue;
+    }
+    // Recursion: consecutive frames called from the same place become one note.
+    int repeats = 1;
+    const Frame* next = f->parent;
+    while (next && next->decl && next->decl == f->decl && next->call_loc.line == f->call_loc.line &&
+           next->call_loc.col == f->call_loc.col && next->call_loc.file == f->call_loc.file) {
+      ++repeats;
+      next = next->parent;
+    }
     if (++shown > 6) {
       notes.push_back(Note{{}, "(more calls omitted)"});
       break;
     }
     const char* what = f->decl->is_network ? "network" : "block";
-    std::string inst = f->scope_path.empty() ? "" : " (instance `" + f->scope_path + "`)";
-    notes.push_back(Note{f->call_loc, std::string("in ") + what + " `" + f->decl->name + "`" + inst + " called here"});
+    std::string path = f->scope_path;
+    if (path.size() > 48) path = "..." + path.substr(path.size() - 45);
+    std::string inst = path.empty() ? "" : " (instance `" + path + "`)";
+    std::string times = repeats > 1 ? ", " + std::to_string(repeats) + " times in a row" : "";
+    notes.push_back(Note{f->call_loc, std::string("in ") + what + " `" + f->decl->name + "`" + inst + " called here" + times});
+    f = next;
   }
   return notes;
 }

@@ -396,9 +396,47 @@ ValuePtr Elaborator::Impl::eval_with(const ast::Expr& e, Frame& f) {
     over.push_back({fi.name, v});
     locs.push_back(fi.loc);
   }
+  if (base->kind == ValueKind::Network) return rebind_network(*base, over, locs, e.loc);
   if (base->kind != ValueKind::Record)
-    fail(e.loc, "`with` updates a record, but the left side is " + describe(*base, graph));
+    fail(e.loc, "`with` updates a record or a network's arguments, but the left side is " + describe(*base, graph));
   return merge_record(base, over, locs, e.loc);
+}
+
+}  // namespace acnn::elab
+
+namespace acnn::elab {
+
+// `net with { t: { resnet_d: true }, size: 256 }`: a network value with some
+// arguments replaced (record arguments merge deeply), checked like a call.
+ValuePtr Elaborator::Impl::rebind_network(const Value& net, const std::vector<std::pair<std::string, ValuePtr>>& over,
+                                          const std::vector<SourceLoc>& locs, SourceLoc loc) {
+  const ast::Decl& decl = *net.decl;
+  std::map<std::string, ValuePtr> args;
+  if (net.b) {
+    for (const auto& [n, v] : net.fields) args[n] = v;
+  }
+  CallArgs call;
+  call.loc = loc;
+  for (size_t i = 0; i < over.size(); ++i) {
+    const auto& [name, value] = over[i];
+    ValuePtr v = value;
+    auto it = args.find(name);
+    if (it != args.end() && it->second->kind == ValueKind::Record && value->kind == ValueKind::Record && !value->record_type) {
+      std::vector<SourceLoc> inner(value->fields.size(), locs[i]);
+      v = merge_record(it->second, value->fields, inner, locs[i]);
+    }
+    call.kw.push_back({name, v});
+    call.kw_locs.push_back(locs[i]);
+  }
+  // Arguments not overridden keep their values.
+  for (const auto& [name, value] : args)
+    if (!call.find(name)) {
+      call.kw.push_back({name, value});
+      call.kw_locs.push_back(loc);
+    }
+  Frame top;
+  top.module = net.module;
+  return make_network(net, call, top);
 }
 
 }  // namespace acnn::elab

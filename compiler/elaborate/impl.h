@@ -113,6 +113,8 @@ struct Elaborator::Impl {
   ValuePtr call_value(const ValuePtr& callee, CallArgs& args, Frame& f, const ast::Expr* call_expr);
   ValuePtr call_block(const Value& block, CallArgs& args, Frame& f, const ast::Expr* call_expr);
   ValuePtr make_network(const Value& network, CallArgs& args, Frame& f);
+  ValuePtr rebind_network(const Value& net, const std::vector<std::pair<std::string, ValuePtr>>& over,
+                          const std::vector<SourceLoc>& locs, SourceLoc loc);
   // Binds arguments to a block's parameters (defaults, keywords, coercion).
   std::map<std::string, ValuePtr> bind_params(const ast::Decl& decl, const ModuleScope* module, CallArgs& args,
                                               Frame& caller);

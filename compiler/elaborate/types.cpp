@@ -43,7 +43,8 @@ Type Elaborator::Impl::resolve_type(const ast::TypeRef* t, const ModuleScope* sc
 ValuePtr Elaborator::Impl::coerce(const ValuePtr& v, const Type& t, SourceLoc loc, const std::string& what) {
   if (is_poison(v)) return v;
   auto mismatch = [&](const std::string& hint = {}) -> ValuePtr {
-    fail(loc, what + " must be " + (t.kind == TypeKind::Int ? "an " : "a ") + t.str() + ", got " + describe(*v, graph), hint);
+    std::string expected = t.kind == TypeKind::List ? "a list " + t.str() : (t.kind == TypeKind::Int ? "an " : "a ") + t.str();
+    fail(loc, what + " must be " + expected + ", got " + describe(*v, graph), hint);
   };
   switch (t.kind) {
     case TypeKind::Any: return v;

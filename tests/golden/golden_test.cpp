@@ -1,0 +1,58 @@
+// Golden tests: the diagnostics of every malformed file under
+// tests/golden/diagnostics, and the IR text of every file under tests/golden/ir.
+#include <sstream>
+
+#include "compiler/elaborate/model_file.h"
+#include "compiler/ir/printer.h"
+#include "tests/golden/golden.h"
+
+using namespace acnn;
+
+namespace {
+
+// Runs what `acnn check` runs and returns the rendered diagnostics.
+std::string check_output(const std::string& file) {
+  ModelFile mf;
+  if (mf.load(file)) {
+    mf.build(1);
+    mf.recipe();
+  }
+  std::ostringstream out;
+  mf.diags().print(out);
+  return out.str();
+}
+
+}  // namespace
+
+TEST_CASE("malformed files give their expected diagnostics", "[golden]") {
+  auto files = testing::golden_inputs("tests/golden/diagnostics");
+  REQUIRE(files.size() >= 20);
+  for (const std::string& file : files) {
+    SECTION(file) {
+      std::string out = check_output(file);
+      INFO(out);
+      CHECK(out.find(": error: ") != std::string::npos);  // every file here is wrong
+      testing::check_golden(testing::source_dir() + "/" + file.substr(0, file.size() - 5) + ".expected", out);
+    }
+  }
+}
+
+TEST_CASE("IR dumps of stdlib blocks match their goldens", "[golden]") {
+  auto files = testing::golden_inputs("tests/golden/ir");
+  REQUIRE(files.size() >= 4);
+  for (const std::string& file : files) {
+    SECTION(file) {
+      ModelFile mf;
+      REQUIRE(mf.load(file));
+      auto g = mf.build(1);
+      std::ostringstream diags;
+      mf.diags().print(diags);
+      INFO(diags.str());
+      REQUIRE(g);
+      CHECK(ir::verify(*g).empty());
+      std::ostringstream text;
+      ir::print_text(text, *g);
+      testing::check_golden(testing::source_dir() + "/" + file.substr(0, file.size() - 5) + ".expected", text.str());
+    }
+  }
+}
