@@ -73,7 +73,7 @@ void grad_Scale(GradContext& g) { g.set_din(0, g.b.scale(g.dout(0), g.attrs().f(
 
 void grad_Cast(GradContext& g) {
   DType from = g.b.type(g.in(0)).dtype;
-  if (!is_float(from)) return;  // integers carry no gradient
+  if (!is_float(from) || !is_float(g.b.type(g.out(0)).dtype)) return;  // integers carry no gradient
   ValueId dy = g.dout(0);
   if (g.b.type(dy).dtype != from) dy = g.b.emit1(ir::OpKind::Cast, {dy}, Attrs{{"dtype", std::string(dtype_name(from))}});
   g.set_din(0, dy);
