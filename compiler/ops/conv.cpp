@@ -240,20 +240,24 @@ void conv_forward(const ConvDims& d, const T* x, const T* w, const T* bias, T* y
     }
     const T* cols = direct ? xn : col.data();
     T* yn = y + n * d.O * P;
-    constexpr int64_t kTile = 256;
-    for (int64_t p0 = 0; p0 < P; p0 += kTile) {
-      const int64_t p1 = std::min(P, p0 + kTile);
-#pragma omp parallel for schedule(static) if (parallel)
-      for (int64_t o = 0; o < d.O; ++o) {
-        const T* cg = cols + (o / d.Og) * K * P;
-        const T* wr = w + o * K;
-        T* yr = yn + o * P;
-        std::fill(yr + p0, yr + p1, bias ? bias[o] : T(0));
-        for (int64_t r = 0; r < K; ++r) {
-          const T wv = wr[r];
-          const T* cr = cg + r * P;
+    // One parallel region per image over (position tile, block of output channels).
+    constexpr int64_t kTile = 256, kBlock = 16;
+    const int64_t tiles = (P + kTile - 1) / kTile, blocks = (d.O + kBlock - 1) / kBlock;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+    for (int64_t t = 0; t < tiles; ++t) {
+      for (int64_t ob = 0; ob < blocks; ++ob) {
+        const int64_t p0 = t * kTile, p1 = std::min(P, p0 + kTile);
+        for (int64_t o = ob * kBlock; o < std::min(d.O, (ob + 1) * kBlock); ++o) {
+          const T* cg = cols + (o / d.Og) * K * P;
+          const T* wr = w + o * K;
+          T* yr = yn + o * P;
+          std::fill(yr + p0, yr + p1, bias ? bias[o] : T(0));
+          for (int64_t r = 0; r < K; ++r) {
+            const T wv = wr[r];
+            const T* cr = cg + r * P;
 #pragma omp simd
-          for (int64_t p = p0; p < p1; ++p) yr[p] += wv * cr[p];
+            for (int64_t p = p0; p < p1; ++p) yr[p] += wv * cr[p];
+          }
         }
       }
     }
