@@ -540,12 +540,40 @@ bool prescan(uint32_t file, antlr4::CommonTokenStream& tokens, Diagnostics& diag
   return ok;
 }
 
+// The offset of the first byte that is not part of valid UTF-8, or npos.
+size_t invalid_utf8_at(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return i;
+    if (len == 2 && c < 0xC2) return i;  // overlong
+    i += len;
+  }
+  return std::string::npos;
+}
+
 }  // namespace
 
 std::unique_ptr<ast::Module> parse(const SourceManager& sources, uint32_t file, Diagnostics& diags) {
   const std::string& text = sources.text(file);
   if (text.find('\0') != std::string::npos) {
     diags.error(SourceLoc{file, 1, 1, 1}, "`" + sources.path(file) + "` is not a text file (it contains NUL bytes)");
+    auto m = std::make_unique<ast::Module>();
+    m->file = file;
+    return m;
+  }
+  if (size_t bad = invalid_utf8_at(text); bad != std::string::npos) {
+    uint32_t line = 1, col = 1;
+    for (size_t i = 0; i < bad; ++i) {
+      if (text[i] == '\n') ++line, col = 1;
+      else ++col;
+    }
+    diags.error(SourceLoc{file, line, col, 1}, "`" + sources.path(file) + "` is not UTF-8 text (bad byte " +
+                                                 std::to_string(static_cast<unsigned char>(text[bad])) + ")",
+                "save the file as UTF-8");
     auto m = std::make_unique<ast::Module>();
     m->file = file;
     return m;
