@@ -19,8 +19,8 @@ struct Regime {
 
 Regime regime_of(const Image& img) {
   const int m = std::min(img.height, img.width);
-  if (m >= 64) return {true, m / 224.0, m};
-  return {false, m / 32.0, m};
+  if (m >= 128) return {true, m / 224.0, m};
+  return {false, std::max(1.0, m / 32.0), m};  // 28x28 uses CIFAR-10-C's values as is
 }
 
 template <class T>
@@ -344,7 +344,7 @@ Image corrupt(const Image& img, Corruption c, int sev, Rng& rng) {
     case Corruption::ImpulseNoise: impulse_noise(x, pick(r, kImpulseL, kImpulseS, sev), rng); break;
     case Corruption::DefocusBlur: {
       const P2 p = pick(r, kDefocusL, kDefocusS, sev);
-      defocus_blur(x, p.a * r.s, p.b * std::max(r.s, 0.25));
+      defocus_blur(x, p.a * r.s, p.b);
       break;
     }
     case Corruption::GlassBlur: {

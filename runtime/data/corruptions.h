@@ -4,8 +4,9 @@
 // benchmark corruptions run at severities 1..5 on 1- or 3-channel uint8
 // images of any size and are deterministic given the Rng (or seed). Parameters
 // follow the published tables: ImageNet-C's for images whose shorter side is
-// at least 64 pixels (spatial parameters scaled by size/224) and CIFAR-10-C's
-// for smaller images such as 28x28 Fashion-MNIST (scaled by size/32).
+// at least 128 pixels (spatial parameters scaled by size/224) and CIFAR-10-C's
+// for smaller ones (scaled up by size/32 above 32 pixels; 28x28
+// Fashion-MNIST uses them as published).
 // Simplifications: frost blends a procedural ice texture (hexagonal dendrites
 // over plasma haze) instead of the frost photographs; motion blur is a
 // one-sided Gaussian streak (ImageMagick's shape) sampled bilinearly; zoom

@@ -8,6 +8,7 @@
 namespace acnn::data {
 
 Image Sample::image(int want_channels, int min_w, int min_h) const {
+  if (want_channels == 0) want_channels = channels;
   if (!decoded.empty()) return to_channels(decoded, want_channels);
   if (encoded.empty()) throw DecodeError((path.empty() ? std::string("sample") : path) + ": no image data");
   try {

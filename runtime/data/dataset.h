@@ -24,7 +24,8 @@ struct Sample {
   std::vector<uint8_t> encoded;             // file-backed datasets: the file's bytes
   std::string path;                         // for error messages ("" for in-memory)
 
-  // Pixels with `channels` channels (0: as stored) at the smallest available
+  // Pixels with `channels` channels (0: this sample's `channels`, or as
+  // stored when that is 0 too) at the smallest available
   // scale that is still >= min_w x min_h (0: full size). Throws DecodeError.
   Image image(int channels = 0, int min_w = 0, int min_h = 0) const;
 };
