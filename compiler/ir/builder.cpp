@@ -72,8 +72,9 @@ ValueId Builder::reshape(ValueId x, const Shape& shape) {
   return emit1(OpKind::Reshape, {x}, Attrs{{"shape", shape}});
 }
 
-ValueId Builder::unbroadcast(ValueId grad, const Shape& target) {
-  const Shape& gs = g_.type(grad).shape;
+ValueId Builder::unbroadcast(ValueId grad, const Shape& target_ref) {
+  // Copies: `target_ref` may point into the graph, which emitting nodes grows.
+  const Shape target = target_ref, gs = g_.type(grad).shape;
   if (gs == target) return grad;
   // Axes that broadcasting added (leading) or stretched (size 1 in target).
   size_t lead = gs.size() - target.size();

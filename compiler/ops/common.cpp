@@ -1,5 +1,8 @@
 #include "compiler/ops/common.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace acnn::ops {
 
 bool broadcast_shapes(const Shape& a, const Shape& b, Shape* out) {
@@ -28,6 +31,29 @@ std::vector<int64_t> strides_of(const Shape& s) {
   std::vector<int64_t> st(s.size(), 1);
   for (int i = static_cast<int>(s.size()) - 2; i >= 0; --i) st[i] = st[i + 1] * s[i + 1];
   return st;
+}
+
+}  // namespace acnn::ops
+
+namespace acnn::ops {
+
+std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
+  std::vector<int64_t> st = strides_of(in), r(out.size(), 0);
+  size_t lead = out.size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i)
+    if (in[i] == out[lead + i]) r[lead + i] = st[i];
+  return r;
+}
+
+void kernel_not_callable(const Node& node, const char* why) {
+  std::fprintf(stderr, "internal error: the reference kernel of %s was called (%s)\n", ir::op_name(node.op), why);
+  std::abort();
+}
+
+Attrs attrs_without(const Attrs& a, std::initializer_list<const char*> keys) {
+  Attrs r = a;
+  for (const char* k : keys) r.erase(k);
+  return r;
 }
 
 }  // namespace acnn::ops
