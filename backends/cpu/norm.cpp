@@ -68,6 +68,7 @@ std::unique_ptr<Kernel> bn_backward(Compile& c) {
   k->arg_input(DNNL_ARG_DIFF_DST, 0, pd.diff_dst_desc());
   k->arg_input(DNNL_ARG_SRC, 1, pd.src_desc());
   k->arg_input(DNNL_ARG_SCALE, 2, chan);
+  k->arg_owned(DNNL_ARG_SHIFT, chan);  // unread, but oneDNN 2.6 refuses to execute without it
   k->arg_input(DNNL_ARG_MEAN, 3, pd.mean_desc());
   k->arg_input(DNNL_ARG_VARIANCE, 4, pd.variance_desc());
   k->arg_output(DNNL_ARG_DIFF_SRC, 0, pd.diff_src_desc());

@@ -32,7 +32,7 @@ PoolDims pool_dims(const ir::Node& n, const Shape& x, const Shape& y, bool max) 
   d.pad_l = {p[0], p[1]};
   d.pad_r = {p[2], p[3]};
   d.alg = max ? algorithm::pooling_max
-              : n.attrs.i("count_include_pad", 1) ? algorithm::pooling_avg_include_padding
+              : n.attrs.i("count_include_pad", 0) ? algorithm::pooling_avg_include_padding
                                                    : algorithm::pooling_avg_exclude_padding;
   return d;
 }
