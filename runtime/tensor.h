@@ -58,6 +58,7 @@ class Tensor {
   void set(int64_t i, double v);
 
   std::shared_ptr<Storage> storage() const { return storage_; }
+  size_t offset() const { return offset_; }  // byte offset into storage()
   void set_storage(std::shared_ptr<Storage> s, size_t offset = 0) { storage_ = std::move(s); offset_ = offset; }
 
  private:

@@ -1,0 +1,98 @@
+#include "runtime/plan.h"
+
+#include <algorithm>
+#include <cassert>
+#include <sstream>
+
+#include "compiler/ir/op.h"
+
+namespace acnn {
+
+size_t slot_bytes(const ir::ValueType& t, const LayoutPtr& layout) {
+  size_t n = layout ? layout->bytes() : static_cast<size_t>(numel(t.shape)) * dtype_size(t.dtype);
+  return (std::max<size_t>(n, 1) + 63) / 64 * 64;
+}
+
+void Plan::plan_arena() {
+  std::vector<int> order;
+  for (int i = 0; i < static_cast<int>(slots.size()); ++i)
+    if (slots[i].home == SlotHome::Arena && slots[i].first >= 0) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    if (slots[a].bytes != slots[b].bytes) return slots[a].bytes > slots[b].bytes;
+    return slots[a].first < slots[b].first;
+  });
+  std::vector<int> placed;
+  std::vector<std::pair<size_t, size_t>> busy;  // [begin, end) of placed slots live at the same time
+  arena_bytes = 0;
+  for (int s : order) {
+    Slot& slot = slots[s];
+    assert(slot.last >= slot.first);
+    busy.clear();
+    for (int p : placed) {
+      const Slot& o = slots[p];
+      if (o.first <= slot.last && slot.first <= o.last) busy.emplace_back(o.offset, o.offset + o.bytes);
+    }
+    std::sort(busy.begin(), busy.end());
+    size_t off = 0;
+    for (auto [b, e] : busy) {
+      if (off + slot.bytes <= b) break;
+      off = std::max(off, e);
+    }
+    slot.offset = off;
+    arena_bytes = std::max(arena_bytes, off + slot.bytes);
+    placed.push_back(s);
+  }
+}
+
+static const char* home_name(SlotHome h) {
+  switch (h) {
+    case SlotHome::Arena: return "arena";
+    case SlotHome::Dedicated: return "dedicated";
+    case SlotHome::Persistent: return "persistent";
+    case SlotHome::Feed: return "feed";
+    case SlotHome::Constant: return "constant";
+    case SlotHome::Alias: return "alias";
+  }
+  return "?";
+}
+
+std::string Plan::dump(const ir::Graph& g) const {
+  std::ostringstream os;
+  auto slot_str = [&](int s) {
+    const Slot& sl = slots[s];
+    std::ostringstream o;
+    o << "%" << sl.value << ":" << type_str(sl.type.dtype, sl.type.shape) << "/" << layout_name(sl.layout);
+    if (sl.home == SlotHome::Arena)
+      o << "@" << sl.offset;
+    else if (sl.home == SlotHome::Alias)
+      o << "=alias(%" << slots[sl.alias_of].value << ")";
+    else
+      o << "[" << home_name(sl.home) << (sl.name.empty() ? "" : " " + sl.name) << "]";
+    return o.str();
+  };
+  os << "plan: " << steps.size() << " steps, arena " << arena_bytes << " B, dedicated " << dedicated_bytes
+     << " B, scratch " << scratch_bytes << " B, persistent " << persistent_bytes << " B\n";
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& st = steps[i];
+    os << "  #" << i << " ";
+    if (st.kind == StepKind::RuntimeScalar)
+      os << "scalar " << st.scalar_name;
+    else
+      os << st.kernel->describe();
+    if (st.node >= 0) {
+      const ir::Node& n = g.node(st.node);
+      os << " (" << (st.kind == StepKind::Convert ? "for " : "") << ir::op_name(n.op);
+      if (!n.scope.empty()) os << " " << n.scope;
+      os << ")";
+    }
+    if (st.cached) os << " cached";
+    os << "\n     in:";
+    for (int s : st.inputs) os << " " << slot_str(s);
+    os << "\n     out:";
+    for (int s : st.outputs) os << " " << slot_str(s);
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace acnn

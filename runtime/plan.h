@@ -1,0 +1,85 @@
+// The execution plan the Executor compiles a graph into: a list of steps
+// (compiled kernels, layout conversions, built-ins) over slots. A slot is one
+// physical buffer holding one IR value in one layout; a value consumed in two
+// layouts has two slots. Slots live in a single arena at byte offsets packed by
+// liveness (plan_arena), except those that must outlive a step: persistent
+// tensors, fed inputs, constants, views (reshape aliases) and dedicated buffers
+// (update sources swapped with their persistent tensor, cached conversions of
+// unchanging tensors). The plan reports its peak bytes; its text dump is what
+// `acnn dump --stage plan` prints.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "compiler/ir/graph.h"
+
+namespace acnn {
+
+enum class SlotHome : uint8_t {
+  Arena,       // arena + offset, reused by liveness
+  Dedicated,   // own buffer, survives between steps
+  Persistent,  // a Param/State tensor owned by the executor (bound every run)
+  Feed,        // an Input value: the caller's tensor (bound every run)
+  Constant,    // computed at compile time
+  Alias,       // a view of another slot's storage with another shape
+};
+
+struct Slot {
+  ir::ValueId value = ir::kNoValue;
+  ir::ValueType type;
+  LayoutPtr layout;  // null: plain
+  size_t bytes = 0;
+  SlotHome home = SlotHome::Arena;
+  int alias_of = -1;     // Alias: the viewed slot (never itself an alias)
+  size_t offset = 0;     // Arena: byte offset into the arena
+  int first = -1, last = -1;  // Arena: live range in step indices (inclusive)
+  std::string name;      // Persistent/Feed: the tensor's name
+};
+
+enum class StepKind : uint8_t {
+  Kernel,         // a backend kernel for a node
+  Convert,        // a layout conversion
+  RuntimeScalar,  // writes ctx.scalars[name] into its output
+};
+
+struct Step {
+  StepKind kind = StepKind::Kernel;
+  ir::NodeId node = -1;  // the node run (Kernel, RuntimeScalar) or served (Convert)
+  std::string backend;
+  std::unique_ptr<Kernel> kernel;
+  std::vector<int> inputs, outputs;  // slot indices
+  // Convert steps of an unchanging tensor (a persistent tensor no update
+  // writes, or a constant): rerun only when the source's version changes.
+  bool cached = false;
+  int version_of = -1;  // cached: the persistent tensor read (-1: a constant)
+  int64_t cached_version = -1;
+  std::string scalar_name;  // RuntimeScalar
+  // Profile.
+  double seconds = 0;
+  int64_t calls = 0;
+};
+
+struct Plan {
+  std::vector<Slot> slots;
+  std::vector<Step> steps;
+  std::vector<int> value_slot;  // the slot each value is produced in (-1: not computed)
+  size_t arena_bytes = 0;       // peak bytes of the arena
+  size_t dedicated_bytes = 0;   // dedicated + constant buffers
+  size_t scratch_bytes = 0;     // shared kernel scratch
+  size_t persistent_bytes = 0;  // params and state
+
+  // Packs the arena slots by live range into arena_bytes (first fit, largest
+  // first); slots whose ranges overlap never overlap in memory.
+  void plan_arena();
+  // One line per step: kernel, backend, slots with layouts, arena offsets.
+  std::string dump(const ir::Graph& g) const;
+};
+
+// Bytes of a buffer holding a value of type `t` in `layout`, rounded up to 64.
+size_t slot_bytes(const ir::ValueType& t, const LayoutPtr& layout);
+
+}  // namespace acnn
