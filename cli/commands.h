@@ -32,5 +32,7 @@ using Command = std::function<int()>;
 Command register_check(CLI::App& app);
 Command register_dump(CLI::App& app);
 Command register_run(CLI::App& app);
+Command register_train(CLI::App& app);
+Command register_eval(CLI::App& app);
 
 }  // namespace acnn::cli

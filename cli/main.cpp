@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   add(acnn::cli::register_check);
   add(acnn::cli::register_dump);
   add(acnn::cli::register_run);
+  add(acnn::cli::register_train);
+  add(acnn::cli::register_eval);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

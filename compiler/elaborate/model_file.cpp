@@ -1,5 +1,7 @@
 #include "compiler/elaborate/model_file.h"
 
+#include <filesystem>
+
 namespace acnn {
 
 ModelFile::ModelFile(CompileOptions opts) : opts_(std::move(opts)), diags_(sources_, opts_.max_errors) {
@@ -55,8 +57,29 @@ elab::ValuePtr ModelFile::model() {
   return m;
 }
 
+elab::ValuePtr ModelFile::evaluate_expression(const std::string& expr, const std::string& display) {
+  if (!module_) return nullptr;
+  std::string path = module_->path;
+  std::string escaped;
+  for (char c : path) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  std::string text = "import \"" + escaped + "\" as file\nvalue = " + expr + "\n";
+  try {
+    const ast::Module* m = loader_->load_text(display + "#" + std::to_string(++scratch_count_), text);
+    if (!m || diags_.has_errors()) return nullptr;
+    const elab::ModuleScope* s = elab_->evaluate(m);
+    if (diags_.has_errors()) return nullptr;
+    auto it = s->bindings.find("value");
+    return it == s->bindings.end() ? nullptr : it->second;
+  } catch (const FatalError&) {
+    return nullptr;
+  }
+}
+
 elab::ValuePtr ModelFile::recipe() {
-  elab::ValuePtr r = binding("recipe");
+  elab::ValuePtr r = recipe_override_ ? recipe_override_ : binding("recipe");
   if (!r || r->kind == elab::ValueKind::Poison) return nullptr;
   const elab::RecordType* type = elab_->recipe_type();
   if (r->kind != elab::ValueKind::Record || (type && r->record_type != type)) {
@@ -77,5 +100,15 @@ std::unique_ptr<ir::Graph> ModelFile::build(int64_t batch) {
     return nullptr;
   }
 }
+
+}  // namespace acnn
+
+namespace acnn {
+
+std::string default_models_dir() {
+  return (std::filesystem::path(default_stdlib_dir()).parent_path() / "models").string();
+}
+
+std::string default_model_file() { return default_models_dir() + "/fashion/assemble.acnn"; }
 
 }  // namespace acnn

@@ -35,6 +35,13 @@ class ModelFile {
   elab::ValuePtr model();
   // The `recipe` binding as a Recipe record; null without error if absent.
   elab::ValuePtr recipe();
+  // Evaluates `expr` (source text) in a scratch module that sees this file's
+  // bindings as `file.<name>` plus everything the prelude offers; null after
+  // reporting errors. Used for command-line recipe overrides.
+  elab::ValuePtr evaluate_expression(const std::string& expr, const std::string& display = "<command line>");
+  // Replaces the `recipe` binding (after overrides).
+  void set_recipe(elab::ValuePtr r) { recipe_override_ = std::move(r); }
+
   // The forward graph of `model` at batch size `batch` (null after errors).
   std::unique_ptr<ir::Graph> build(int64_t batch);
 
@@ -51,6 +58,13 @@ class ModelFile {
   std::unique_ptr<elab::Elaborator> elab_;
   const ast::Module* module_ = nullptr;
   const elab::ModuleScope* scope_ = nullptr;
+  elab::ValuePtr recipe_override_;
+  int scratch_count_ = 0;
 };
+
+// Directory of the bundled models (next to the stdlib) and the model
+// `acnn train` uses when no file is given.
+std::string default_models_dir();
+std::string default_model_file();
 
 }  // namespace acnn

@@ -83,6 +83,7 @@ std::unique_ptr<ir::Graph> build_train_graph(const ir::Graph& forward, const Tra
   Attrs hot{{"classes", opts.classes}, {"smoothing", opts.label_smoothing}};
   ValueId target = b.emit1(OpKind::OneHot, {labels}, hot);
 
+  ValueId mixed_input = image;
   if (opts.mixup) {
     // Blend the network input with a second batch: the graph input `image`
     // becomes lambda * image + (1 - lambda) * image_b, and so do the targets.
@@ -93,6 +94,7 @@ std::unique_ptr<ir::Graph> build_train_graph(const ir::Graph& forward, const Tra
     ValueId lambda = b.runtime_scalar("mixup_lambda");
     ValueId one_minus = b.scale(lambda, -1.0, 1.0);
     ValueId mixed = b.add(b.mul(raw, lambda), b.mul(other, one_minus));
+    mixed_input = mixed;
     ValueId target_b = b.emit1(OpKind::OneHot, {labels_b}, hot);
     target = b.add(b.mul(target, lambda), b.mul(target_b, one_minus));
     // The network's own input node turns into the mixed value.
@@ -105,8 +107,25 @@ std::unique_ptr<ir::Graph> build_train_graph(const ir::Graph& forward, const Tra
   if (opts.distill) {
     b.scope = "distill";
     double t = opts.kd_temperature;
-    ValueId teacher = b.input("teacher_logits", g->type(logits));
-    ValueId soft = b.emit1(OpKind::Softmax, {b.scale(teacher, 1.0 / t)}, Attrs{{"axis", int64_t{-1}}});
+    auto soften = [&](ValueId logits_t) {
+      return b.emit1(OpKind::Softmax, {b.scale(logits_t, 1.0 / t)}, Attrs{{"axis", int64_t{-1}}});
+    };
+    ValueId soft;
+    if (opts.teacher) {
+      // The teacher sees exactly what the student sees (mixed images included).
+      ValueId student_in = ir::kNoValue;
+      for (const ir::Node& n : g->nodes())
+        if (!n.dead && n.op == OpKind::Input && n.attrs.s("name") == "image") student_in = n.outputs[0];
+      ValueId seen = opts.mixup ? mixed_input : student_in;
+      soft = soften(inline_graph(*g, *opts.teacher, seen, "teacher."));
+    } else {
+      soft = soften(b.input("teacher_logits", g->type(logits)));
+      if (opts.mixup) {
+        ValueId lambda = b.runtime_scalar("mixup_lambda");
+        ValueId soft_b = soften(b.input("teacher_logits_b", g->type(logits)));
+        soft = b.add(b.mul(soft, lambda), b.mul(soft_b, b.scale(lambda, -1.0, 1.0)));
+      }
+    }
     ValueId kd = mean_cross_entropy(b, b.scale(logits, 1.0 / t), soft);
     loss = b.add(loss, b.scale(kd, opts.kd_weight * t * t));
   }
@@ -145,6 +164,35 @@ std::unique_ptr<ir::Graph> build_train_graph(const ir::Graph& forward, const Tra
   g->toposort();
   passes::dce(*g);
   return g;
+}
+
+ValueId inline_graph(ir::Graph& g, const ir::Graph& sub, ValueId input, const std::string& prefix) {
+  std::vector<ValueId> map(sub.num_values(), ir::kNoValue);
+  ir::Builder b(g);
+  for (const ir::Node& n : sub.nodes()) {
+    if (n.dead) continue;
+    b.scope = prefix + n.scope;
+    b.loc = n.loc;
+    if (n.op == OpKind::Input) {
+      if (!(g.type(input) == sub.type(n.outputs[0])))
+        throw std::invalid_argument("the teacher expects input " + type_str(sub.type(n.outputs[0]).dtype, sub.type(n.outputs[0]).shape) +
+                                    " but the student's is " + type_str(g.type(input).dtype, g.type(input).shape));
+      map[n.outputs[0]] = input;
+      continue;
+    }
+    if (n.op == OpKind::Param || n.op == OpKind::State) {
+      // Not trained: state, keeping the initializer (an unloaded teacher still runs).
+      map[n.outputs[0]] = b.state(prefix + n.attrs.s("name"), sub.type(n.outputs[0]), n.attrs.s("init"));
+      continue;
+    }
+    std::vector<ValueId> ins;
+    for (ValueId v : n.inputs) ins.push_back(map[v]);
+    std::vector<ValueId> outs = b.emit(n.op, ins, n.attrs);
+    for (size_t i = 0; i < outs.size(); ++i) map[n.outputs[i]] = outs[i];
+  }
+  ValueId out = sub.output("logits");
+  assert(out != ir::kNoValue);
+  return map[out];
 }
 
 std::unique_ptr<ir::Graph> build_eval_graph(const ir::Graph& forward, bool with_loss, bool zero_gamma) {

@@ -24,7 +24,12 @@ struct TrainGraphOptions {
   int64_t classes = 10;
   double label_smoothing = 0;
   bool mixup = false;
+  // Distillation: either a teacher network run inside the training step
+  // (`teacher`, its inference graph; its tensors become state named
+  // "teacher.<name>"), or precomputed logits fed as `teacher_logits` (and
+  // `teacher_logits_b` with mixup, blended like the labels).
   bool distill = false;
+  const ir::Graph* teacher = nullptr;
   double kd_temperature = 1.0, kd_weight = 1.0;
   Recipe::Optimizer optimizer;
   bool zero_gamma = true;
@@ -36,6 +41,11 @@ struct TrainGraphOptions {
 std::unique_ptr<ir::Graph> build_train_graph(const ir::Graph& forward, const TrainGraphOptions& opts);
 // Inference: outputs `logits`, and `loss` when with_loss (then it takes `labels`).
 std::unique_ptr<ir::Graph> build_eval_graph(const ir::Graph& forward, bool with_loss, bool zero_gamma = true);
+
+// Copies `sub` (an inference graph with one input) into `g`, feeding `input`
+// to it; its parameters and state become State nodes named prefix + name.
+// Returns the value of its output "logits".
+ir::ValueId inline_graph(ir::Graph& g, const ir::Graph& sub, ir::ValueId input, const std::string& prefix);
 
 // Name of the momentum buffer of a parameter in checkpoints.
 std::string momentum_buffer_name(const std::string& param);

@@ -1,0 +1,111 @@
+#include "cli/training.h"
+
+#include <iostream>
+#include <map>
+
+namespace acnn::cli {
+
+namespace {
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// A nested record literal from dotted keys: {"a.b" -> "1", "c" -> "2"} becomes
+// {a: {b: 1}, c: 2}.
+struct Tree {
+  std::map<std::string, Tree> children;
+  std::string value;
+};
+
+std::string render(const Tree& t) {
+  if (t.children.empty()) return t.value;
+  std::string s = "{";
+  bool first = true;
+  for (const auto& [k, child] : t.children) {
+    s += (first ? "" : ", ") + k + ": " + render(child);
+    first = false;
+  }
+  return s + "}";
+}
+
+void insert(Tree& root, const std::string& dotted, const std::string& value) {
+  Tree* t = &root;
+  size_t start = 0;
+  while (true) {
+    size_t dot = dotted.find('.', start);
+    t = &t->children[dotted.substr(start, dot - start)];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  t->value = value;
+}
+
+}  // namespace
+
+void add_recipe_options(CLI::App* cmd, RecipeOverrides& o) {
+  cmd->add_option("--epochs", o.epochs, "override recipe.epochs");
+  cmd->add_option("--batch", o.batch, "override recipe.batch");
+  cmd->add_option("--lr", o.lr, "override recipe.optimizer.lr");
+  cmd->add_option("--seed", o.seed, "override recipe.seed");
+  cmd->add_option("--data", o.data, "data directory (recipe.data.path)");
+  cmd->add_option("--limit-train", o.limit_train, "use the first N training examples (recipe.data.limit_train)");
+  cmd->add_option("--limit-eval", o.limit_eval, "use the first N evaluation examples (recipe.data.limit_eval)");
+  cmd->add_option("--set", o.sets, "override any recipe field: --set optimizer.momentum=0.95 (repeatable; the value "
+                                   "is an .acnn expression)");
+}
+
+void add_run_options(CLI::App* cmd, train::TrainOptions& o) {
+  cmd->add_option("--threads", o.threads, "compute threads (default: all cores, or OMP_NUM_THREADS)");
+  cmd->add_option("--backend", o.backends, "executor backends in priority order (onednn, reference)");
+}
+
+std::optional<Recipe> load_with_recipe(ModelFile& mf, ModelOptions& m, const RecipeOverrides& o) {
+  if (m.file.empty()) m.file = default_model_file();
+  if (!load(mf, m)) return std::nullopt;
+  elab::ValuePtr base = mf.recipe();
+  if (mf.diags().has_errors()) return std::nullopt;
+  if (!base) {
+    mf.diags().error(SourceLoc{mf.module()->file, 1, 1, 1}, "this file defines no `recipe`",
+                     "add one, e.g. `recipe = fashion_recipe with { epochs: 5 }`");
+    return std::nullopt;
+  }
+  Tree t;
+  if (o.epochs) insert(t, "epochs", std::to_string(*o.epochs));
+  if (o.batch) insert(t, "batch", std::to_string(*o.batch));
+  if (o.seed) insert(t, "seed", std::to_string(*o.seed));
+  if (o.lr) {
+    std::ostringstream s;
+    s.precision(17);
+    s << *o.lr;
+    std::string v = s.str();
+    if (v.find_first_of(".eE") == std::string::npos) v += ".0";
+    insert(t, "optimizer.lr", v);
+  }
+  if (o.data) insert(t, "data.path", quote(*o.data));
+  if (o.limit_train) insert(t, "data.limit_train", std::to_string(*o.limit_train));
+  if (o.limit_eval) insert(t, "data.limit_eval", std::to_string(*o.limit_eval));
+  for (const std::string& kv : o.sets) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "acnn: error: --set needs KEY=VALUE, got `" << kv << "`\n";
+      return std::nullopt;
+    }
+    insert(t, kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (!t.children.empty()) {
+    elab::ValuePtr over = mf.evaluate_expression("file.recipe with " + render(t));
+    if (!over) return std::nullopt;
+    mf.set_recipe(over);
+    base = mf.recipe();
+    if (!base) return std::nullopt;
+  }
+  return recipe_from_value(*base);
+}
+
+}  // namespace acnn::cli
