@@ -299,14 +299,15 @@ TEST_CASE("parity: reductions", "[backend]") {
     Shape s;
     Ints axes;
     int64_t keep;
+    Expect e = Expect::Onednn;
   };
   for (OpKind k : {OpKind::ReduceSum, OpKind::ReduceMean, OpKind::ReduceMax}) {
     for (const R& r : {R{"spatial", {2, 16, 5, 5}, {2, 3}, 0}, R{"spatial keepdims", {2, 16, 5, 5}, {2, 3}, 1},
-                       R{"batch", {4, 7}, {0}, 0}, R{"last, negative", {3, 4, 5}, {-1}, 1},
+                       R{"batch", {4, 7}, {0}, 0, Expect::Any}, R{"last, negative", {3, 4, 5}, {-1}, 1},
                        R{"everything", {3, 4, 5}, {0, 1, 2}, 0}})
       op_case(k, r.name, [&](Case& c) {
         return c.b.emit(k, {c.in(r.s)}, Attrs{{"axes", r.axes}, {"keepdims", r.keep}});
-      });
+      }, r.e);
     op_case(k, "global pool of a blocked activation", [&](Case& c) {
       return c.b.emit(k, {blocked(c, c.in({2, 16, 5, 5}))}, Attrs{{"axes", Ints{2, 3}}, {"keepdims", int64_t{0}}});
     });
