@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "runtime/executor.h"
+#include "runtime/interpreter.h"
 #include "tests/catch.h"
 #include "tests/ops/harness.h"
 #include "tests/ops/parity.h"
@@ -342,4 +343,23 @@ TEST_CASE("parity: concat, transpose, slice", "[backend]") {
     return c.b.emit(OpKind::Slice, {blocked(c, c.in({2, 16, 5, 5}))},
                     Attrs{{"axis", int64_t{2}}, {"begin", int64_t{2}}, {"end", int64_t{5}}});
   });
+}
+
+TEST_CASE("parity: max pool backward reads its forward's workspace", "[backend]") {
+  if (!onednn_built()) return;
+  for (bool with_forward : {true, false}) {
+    Case c(DType::F32, 7);
+    Attrs a{{"kernel", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"pad", Ints{1, 1, 1, 1}}};
+    ValueId x = blocked(c, c.in({2, 16, 8, 8}));
+    ValueId y = c.b.emit1(OpKind::MaxPool2d, {with_forward ? x : c.in({2, 16, 8, 8})}, a);
+    ValueId dx = c.b.emit1(OpKind::MaxPool2dBackward, {c.b.mul(y, c.in(c.g.type(y).shape)), x}, a);
+    c.g.outputs = {{"y", y}, {"dx", dx}};
+    Executor ex(c.g);
+    for (const Step& st : ex.plan().steps)
+      if (st.kind == StepKind::Kernel && c.g.node(st.node).op == OpKind::MaxPool2dBackward) {
+        INFO(st.kernel->describe());
+        CHECK((st.kernel->describe().find("recompute") == std::string::npos) == with_forward);
+      }
+    compare_maps(interpret(c.g, c.feeds, c.ctx).outputs, ex.run(c.feeds, c.ctx), Tol{});
+  }
 }
