@@ -45,6 +45,11 @@ std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
   return r;
 }
 
+void dtype_not_supported(DType t) {
+  std::fprintf(stderr, "internal error: a reference kernel was given a %s tensor (it takes f32 and f64)\n", dtype_name(t));
+  std::abort();
+}
+
 void kernel_not_callable(const Node& node, const char* why) {
   std::fprintf(stderr, "internal error: the reference kernel of %s was called (%s)\n", ir::op_name(node.op), why);
   std::abort();

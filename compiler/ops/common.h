@@ -20,13 +20,17 @@ bool normalize_axis(int64_t axis, size_t rank, int64_t* out);
 // "f32[1,3,224,224]"
 std::string str(const ValueType& t);
 
-// Calls f.template operator()<T>() with T = float or double by dtype.
+// Calls f.template operator()<T>() with T = float or double by dtype; any
+// other dtype is an internal error (reported, then abort).
+[[noreturn]] void dtype_not_supported(DType t);
 template <class F>
 void dispatch_float(DType t, F&& f) {
   if (t == DType::F64)
     f.template operator()<double>();
-  else
+  else if (t == DType::F32)
     f.template operator()<float>();
+  else
+    dtype_not_supported(t);
 }
 
 // Row-major strides of a shape.

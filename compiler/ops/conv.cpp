@@ -210,27 +210,56 @@ void for_each_tap(const ConvDims& d, F f) {
   }
 }
 
+// Forward convolution as im2col + matrix product, per image: column row
+// r = (cl*KH + ki)*KW + kj of group gi holds, for every output position p,
+// the input value that tap reads (0 in the padding); then
+// y[o, p] = bias[o] + sum_r w[o, r] * col[gi, r, p]. The product walks p in
+// tiles so that a tile of the columns stays in cache while every output
+// channel reads it; its inner loop runs over contiguous output positions.
 template <class T>
 void conv_forward(const ConvDims& d, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t sw = d.g.sw, plane = d.OH * d.OW;
-#pragma omp parallel for schedule(static) if (d.N * d.O * plane * d.Cg * d.KH * d.KW > 32768)
-  for (int64_t no = 0; no < d.N * d.O; ++no) {
-    const int64_t n = no / d.O, o = no % d.O, gi = o / d.Og;
-    T* yp = y + no * plane;
-    std::fill(yp, yp + plane, bias ? bias[o] : T(0));
-    for (int64_t cl = 0; cl < d.Cg; ++cl) {
-      const T* xp = x + (n * d.C + gi * d.Cg + cl) * d.H * d.W;
-      const T* wp = w + (o * d.Cg + cl) * d.KH * d.KW;
-      for_each_tap(d, [&](int64_t ki, int64_t kj, int64_t oh, int64_t lo, int64_t hi, int64_t ih, int64_t iw0) {
-        const T wv = wp[ki * d.KW + kj];
-        const T* xr = xp + ih * d.W + iw0;
-        T* yr = yp + oh * d.OW;
-        if (sw == 1) {
-          for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow];
-        } else {
-          for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * sw];
+  const int64_t P = d.OH * d.OW, K = d.Cg * d.KH * d.KW, sw = d.g.sw;
+  const bool direct = d.KH == 1 && d.KW == 1 && d.g.sh == 1 && sw == 1 && d.g.pt == 0 && d.g.pl == 0 &&
+                      d.g.pb == 0 && d.g.pr == 0;  // the input already is the column matrix
+  const bool parallel = d.O * P * K > 32768;
+  std::vector<T> col(direct ? 0 : d.C * d.KH * d.KW * P);
+  for (int64_t n = 0; n < d.N; ++n) {
+    const T* xn = x + n * d.C * d.H * d.W;
+    if (!direct) {
+#pragma omp parallel for schedule(static) if (parallel)
+      for (int64_t c = 0; c < d.C; ++c) {
+        T* cc = col.data() + c * d.KH * d.KW * P;
+        std::fill(cc, cc + d.KH * d.KW * P, T(0));
+        const T* xp = xn + c * d.H * d.W;
+        for_each_tap(d, [&](int64_t ki, int64_t kj, int64_t oh, int64_t lo, int64_t hi, int64_t ih, int64_t iw0) {
+          T* cr = cc + (ki * d.KW + kj) * P + oh * d.OW;
+          const T* xr = xp + ih * d.W + iw0;
+          for (int64_t ow = lo; ow < hi; ++ow) cr[ow] = xr[ow * sw];
+        });
+      }
+    }
+    const T* cols = direct ? xn : col.data();
+    T* yn = y + n * d.O * P;
+    // One parallel region per image over (position tile, block of output channels).
+    constexpr int64_t kTile = 256, kBlock = 16;
+    const int64_t tiles = (P + kTile - 1) / kTile, blocks = (d.O + kBlock - 1) / kBlock;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+    for (int64_t t = 0; t < tiles; ++t) {
+      for (int64_t ob = 0; ob < blocks; ++ob) {
+        const int64_t p0 = t * kTile, p1 = std::min(P, p0 + kTile);
+        for (int64_t o = ob * kBlock; o < std::min(d.O, (ob + 1) * kBlock); ++o) {
+          const T* cg = cols + (o / d.Og) * K * P;
+          const T* wr = w + o * K;
+          T* yr = yn + o * P;
+          std::fill(yr + p0, yr + p1, bias ? bias[o] : T(0));
+          for (int64_t r = 0; r < K; ++r) {
+            const T wv = wr[r];
+            const T* cr = cg + r * P;
+#pragma omp simd
+            for (int64_t p = p0; p < p1; ++p) yr[p] += wv * cr[p];
+          }
         }
-      });
+      }
     }
   }
 }
@@ -250,6 +279,7 @@ void conv_backward_data(const ConvDims& d, const T* dy, const T* w, T* dx) {
         const T wv = wp[ki * d.KW + kj];
         T* xr = xp + ih * d.W + iw0;
         const T* yr = yp + oh * d.OW;
+#pragma omp simd
         for (int64_t ow = lo; ow < hi; ++ow) xr[ow * sw] += wv * yr[ow];
       });
     }
@@ -271,6 +301,7 @@ void conv_backward_weight(const ConvDims& d, const T* x, const T* dy, T* dw) {
         const T* xr = xp + ih * d.W + iw0;
         const T* yr = yp + oh * d.OW;
         T acc = 0;
+#pragma omp simd reduction(+ : acc)
         for (int64_t ow = lo; ow < hi; ++ow) acc += yr[ow] * xr[ow * sw];
         wp[ki * d.KW + kj] += acc;
       });
@@ -319,6 +350,7 @@ void ref_Matmul(const Node& n, In& in, Out& out, ExecContext&) {
       for (int64_t k = 0; k < K; ++k) {
         const T a = A[i * K + k];
         const T* br = B.data() + k * N;
+#pragma omp simd
         for (int64_t j = 0; j < N; ++j) yr[j] += a * br[j];
       }
     }

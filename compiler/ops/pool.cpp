@@ -9,7 +9,8 @@
 // like for columns. Max pooling ignores padding (it is -inf); its backward
 // sends each window's gradient to the first maximum in row-major window
 // order. Average pooling divides by kh*kw when count_include_pad, else by the
-// number of window positions inside the input. Nearest upsampling copies
+// number of window positions inside the input (count_include_pad absent = 0,
+// unlike PyTorch's default: the elaborator should always set it). Nearest upsampling copies
 // x[oh/scale, ow/scale]. Bilinear upsampling (PyTorch, align_corners=false)
 // reads source coordinate src = (o + 0.5)/scale - 0.5, clamped below at 0,
 // between rows floor(src) and floor(src)+1 (clamped to the last row) with

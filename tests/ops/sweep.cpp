@@ -6,7 +6,7 @@
 // loss = sum(output * fixed random weights). Ops without a gradient say why,
 // and are checked to produce none. Hand-computed values: values_test.cpp.
 #include <functional>
-#include <set>
+#include <cmath>
 
 #include "compiler/autodiff/autodiff.h"
 #include "tests/catch.h"
