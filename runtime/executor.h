@@ -72,6 +72,9 @@ class Executor {
   // nodes the executor handles itself or skips.
   const std::vector<std::string>& node_backends() const { return node_backend_; }
 
+  // Updates applied by copying rather than by exchanging buffers.
+  int copied_updates() const;
+
   // Per-step times accumulated since construction or reset_times(), in plan order.
   std::vector<KernelTime> kernel_times() const;
   void reset_times();

@@ -99,6 +99,12 @@ void Executor::apply_updates() {
   }
 }
 
+int Executor::copied_updates() const {
+  int n = 0;
+  for (const Update& u : updates_) n += !u.swap;
+  return n;
+}
+
 // ---------------------------------------------------------------- persistent tensors
 
 Kernel& Executor::api_converter(const std::string& name, bool to_backend) const {

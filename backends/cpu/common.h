@@ -121,6 +121,12 @@ class OnednnKernel : public Kernel {
 // A reorder between two descriptors of the same logical data (one input, one output).
 std::unique_ptr<Kernel> make_reorder(const md_t& from, const md_t& to, const std::string& what);
 dnnl::primitive_attr scratch_attr();
+// Whether oneDNN fell back to its slow reference implementation.
+bool is_ref(const dnnl::primitive_desc_base& pd);
+// Elementwise ops may treat a dense (unpadded) buffer in any format as a flat
+// vector: the descriptor to use for md, which is md itself when it is plain
+// or padded (blocked channels that are not a multiple of the block).
+md_t flat_if_dense(const md_t& md);
 
 // Family compile functions: each returns null to decline (the node then runs
 // on the next backend).

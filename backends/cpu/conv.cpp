@@ -54,6 +54,8 @@ std::unique_ptr<Kernel> conv_forward(Compile& c) {
   md_t bias = plain_md(d.bias);
   auto pd = fwd_pd(d, c.current_or_any(0, d.src), c.current_or_any(1, d.wei), has_bias ? &bias : nullptr,
                    any_md(d.dst), scratch_attr());
+  if (is_ref(pd))  // the formats the operands have rule out the fast kernels: convert instead
+    pd = fwd_pd(d, any_md(d.src), any_md(d.wei), has_bias ? &bias : nullptr, any_md(d.dst), scratch_attr());
   c.want_input(0, pd.src_desc());
   c.want_input(1, pd.weights_desc());
   if (has_bias) c.want_input(2, bias);
@@ -71,11 +73,16 @@ std::unique_ptr<Kernel> conv_backward_data(Compile& c) {
   const ir::Node& n = c.node();
   Shape x = n.attrs.ints("input_shape");
   ConvDims d = conv_dims(n, x, c.in_shape(1), c.in_shape(0));
-  md_t wei = c.current_or_any(1, d.wei), ddst = c.current_or_any(0, d.dst);
-  auto hint = fwd_pd(d, any_md(d.src), wei, nullptr, ddst, dnnl::primitive_attr());
-  dnnl::convolution_backward_data::desc desc(algorithm::convolution_direct, any_md(d.src), wei, ddst, d.strides,
-                                             d.dilation, d.pad_l, d.pad_r);
-  dnnl::convolution_backward_data::primitive_desc pd(desc, scratch_attr(), engine(), hint);
+  using Bwd = dnnl::convolution_backward_data;
+  auto make = [&](const md_t& wei, const md_t& ddst) {
+    auto hint = fwd_pd(d, any_md(d.src), wei, nullptr, ddst, dnnl::primitive_attr());
+    Bwd::desc desc(algorithm::convolution_direct, any_md(d.src), wei, ddst, d.strides, d.dilation, d.pad_l, d.pad_r);
+    return Bwd::primitive_desc(desc, scratch_attr(), engine(), hint);
+  };
+  // Backward data usually wants the weights in another blocking than the
+  // forward (OIhw16o16i vs 16i16o): then they are reordered.
+  Bwd::primitive_desc pd = make(c.current_or_any(1, d.wei), c.current_or_any(0, d.dst));
+  if (is_ref(pd)) pd = make(any_md(d.wei), any_md(d.dst));
   c.want_input(0, pd.diff_dst_desc());
   c.want_input(1, pd.weights_desc());
   c.set_output(0, pd.diff_src_desc());
@@ -91,11 +98,14 @@ std::unique_ptr<Kernel> conv_backward_weights(Compile& c) {
   const ir::Node& n = c.node();
   Shape w = n.attrs.ints("weight_shape");
   ConvDims d = conv_dims(n, c.in_shape(0), w, c.in_shape(1));
-  md_t src = c.current_or_any(0, d.src), ddst = c.current_or_any(1, d.dst);
-  auto hint = fwd_pd(d, src, any_md(d.wei), nullptr, ddst, dnnl::primitive_attr());
-  dnnl::convolution_backward_weights::desc desc(algorithm::convolution_direct, src, any_md(d.wei), ddst, d.strides,
-                                                d.dilation, d.pad_l, d.pad_r);
-  dnnl::convolution_backward_weights::primitive_desc pd(desc, scratch_attr(), engine(), hint);
+  using Bwd = dnnl::convolution_backward_weights;
+  auto make = [&](const md_t& src, const md_t& ddst) {
+    auto hint = fwd_pd(d, src, any_md(d.wei), nullptr, ddst, dnnl::primitive_attr());
+    Bwd::desc desc(algorithm::convolution_direct, src, any_md(d.wei), ddst, d.strides, d.dilation, d.pad_l, d.pad_r);
+    return Bwd::primitive_desc(desc, scratch_attr(), engine(), hint);
+  };
+  Bwd::primitive_desc pd = make(c.current_or_any(0, d.src), c.current_or_any(1, d.dst));
+  if (is_ref(pd)) pd = make(any_md(d.src), any_md(d.dst));
   c.want_input(0, pd.src_desc());
   c.want_input(1, pd.diff_dst_desc());
   c.set_output(0, pd.diff_weights_desc());

@@ -47,15 +47,15 @@ EltSpec spec_of(const ir::Node& n) {
 }
 
 std::unique_ptr<Kernel> eltwise_forward(Compile& c, const EltSpec& s) {
-  md_t data = c.current_any(0, to_dims(c.in_shape(0)));
-  EltFwd::primitive_desc pd(EltFwd::desc(prop_kind::forward_training, s.alg, data, s.alpha, s.beta), scratch_attr(),
+  md_t data = c.current_any(0, to_dims(c.in_shape(0))), flat = flat_if_dense(data);
+  EltFwd::primitive_desc pd(EltFwd::desc(prop_kind::forward_training, s.alg, flat, s.alpha, s.beta), scratch_attr(),
                             engine());
-  c.want_input(0, pd.src_desc());
-  c.set_output(0, pd.dst_desc());
+  c.want_input(0, data);
+  c.set_output(0, data);
   auto k = std::make_unique<OnednnKernel>(s.name);
   k->add_primitive(EltFwd(pd), pd);
-  k->arg_input(DNNL_ARG_SRC, 0, pd.src_desc());
-  k->arg_output(DNNL_ARG_DST, 0, pd.dst_desc());
+  k->arg_input(DNNL_ARG_SRC, 0, flat);
+  k->arg_output(DNNL_ARG_DST, 0, flat);
   return k;
 }
 
@@ -64,18 +64,18 @@ std::unique_ptr<Kernel> eltwise_backward(Compile& c, const EltSpec& s) {
   dims_t d = to_dims(c.in_shape(0));
   const md_t* a = c.in_md_any(1);
   const md_t* b = c.in_md_any(0);
-  md_t data = a ? *a : b ? *b : plain_md(d);
+  md_t data = a ? *a : b ? *b : plain_md(d), flat = flat_if_dense(data);
   bool use_dst = s.alg != algorithm::eltwise_relu;
-  EltFwd::primitive_desc hint(EltFwd::desc(prop_kind::forward_training, s.alg, data, s.alpha, s.beta), engine());
-  EltBwd::primitive_desc pd(EltBwd::desc(s.alg, data, data, s.alpha, s.beta), scratch_attr(), engine(), hint);
+  EltFwd::primitive_desc hint(EltFwd::desc(prop_kind::forward_training, s.alg, flat, s.alpha, s.beta), engine());
+  EltBwd::primitive_desc pd(EltBwd::desc(s.alg, flat, flat, s.alpha, s.beta), scratch_attr(), engine(), hint);
   c.want_input(0, data);
   c.want_input(1, data);
-  c.set_output(0, pd.diff_src_desc());
+  c.set_output(0, data);
   auto k = std::make_unique<OnednnKernel>(s.name);
   k->add_primitive(EltBwd(pd), pd);
-  k->arg_input(DNNL_ARG_DIFF_DST, 0, data);
-  k->arg_input(use_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, 1, data);
-  k->arg_output(DNNL_ARG_DIFF_SRC, 0, pd.diff_src_desc());
+  k->arg_input(DNNL_ARG_DIFF_DST, 0, flat);
+  k->arg_input(use_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, 1, flat);
+  k->arg_output(DNNL_ARG_DIFF_SRC, 0, flat);
   return k;
 }
 
@@ -134,15 +134,22 @@ std::unique_ptr<Kernel> binary(Compile& c) {
     src0 = plain_md(d0);  // broadcasting against an odd blocked layout: use plain
     src1 = plain_md(padded(s1, d0.size()));
   }
-  dnnl::binary::primitive_desc pd(dnnl::binary::desc(binary_alg(n.op), src0, src1, src0), scratch_attr(), engine());
+  // Same-layout operands, or a single-element second one: a flat vector.
+  md_t x0 = src0, x1 = src1;
+  bool same = s1 == out;
+  if (same || numel(s1) == 1) {
+    x0 = flat_if_dense(src0);
+    if (x0 != src0) x1 = same ? x0 : plain_md({1});
+  }
+  dnnl::binary::primitive_desc pd(dnnl::binary::desc(binary_alg(n.op), x0, x1, x0), scratch_attr(), engine());
   c.want_input(i0, src0);
   c.want_input(i1, src1);
-  c.set_output(0, pd.dst_desc());
+  c.set_output(0, src0);
   auto k = std::make_unique<OnednnKernel>(std::string(ir::op_name(n.op)));
   k->add_primitive(dnnl::binary(pd), pd);
-  k->arg_input(DNNL_ARG_SRC_0, i0, src0);
-  k->arg_input(DNNL_ARG_SRC_1, i1, src1);
-  k->arg_output(DNNL_ARG_DST, 0, pd.dst_desc());
+  k->arg_input(DNNL_ARG_SRC_0, i0, x0);
+  k->arg_input(DNNL_ARG_SRC_1, i1, x1);
+  k->arg_output(DNNL_ARG_DST, 0, x0);
   return k;
 }
 

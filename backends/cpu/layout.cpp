@@ -103,6 +103,17 @@ dnnl::primitive_attr scratch_attr() {
   return a;
 }
 
+bool is_ref(const dnnl::primitive_desc_base& pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; }
+
+md_t flat_if_dense(const md_t& md) {
+  if (is_plain(md)) return md;
+  dims_t d = md.dims();
+  int64_t n = 1;
+  for (int64_t x : d) n *= x;
+  if (md.get_size() != static_cast<size_t>(n) * sizeof(float)) return md;
+  return plain_md({n});
+}
+
 std::unique_ptr<Kernel> make_reorder(const md_t& from, const md_t& to, const std::string& what) {
   auto k = std::make_unique<OnednnKernel>(what);
   dnnl::reorder::primitive_desc pd(engine(), from, engine(), to, scratch_attr());
