@@ -325,7 +325,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
       loader.next();
       if (loader_b) loader_b->next();
     }
-    progress.start_epoch(st.epoch + 1, steps_per_epoch, st.step_in_epoch);
+    progress.start_epoch(st.epoch, steps_per_epoch, st.step_in_epoch);
     double loss_sum = 0;
     int64_t loss_count = 0;
     auto epoch_t0 = Clock::now();
@@ -410,6 +410,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   }
   result.global_step = st.global_step;
   result.seconds = since(t_start);
+  if (opts.profile) progress.print(exec.time_report(25));
   return result;
 }
 

@@ -28,6 +28,7 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;     // also checkpoint every N steps (0: once per epoch)
   int64_t log_every = 50;           // metrics.jsonl step records
   bool progress = true;
+  bool profile = false;             // print the most expensive kernels at the end
   std::vector<std::string> backends;  // executor backend priority; empty: fastest available
   std::string model_path;           // the model file (for resolving a teacher path)
 };
