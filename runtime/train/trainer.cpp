@@ -365,6 +365,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
         StepRecord rec{st.epoch + 1, st.step_in_epoch, st.global_step, loss, lr, progress.images_per_second()};
         metrics.log_step(rec);
       }
+      if (opts.on_step) opts.on_step(st.global_step);
       if (InterruptHandler::requested()) {
         save(false);
         progress.print(std::string("acnn: interrupted (") + signal_name(InterruptHandler::signal_number()) + "); saved " +

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,6 +32,9 @@ struct TrainOptions {
   bool profile = false;             // print the most expensive kernels at the end
   std::vector<std::string> backends;  // executor backend priority; empty: fastest available
   std::string model_path;           // the model file (for resolving a teacher path)
+  // Called after every optimizer step with the global step count (tests use
+  // it to interrupt a run at a chosen step).
+  std::function<void(int64_t)> on_step;
 };
 
 struct EvalResult {
