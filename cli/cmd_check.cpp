@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "compiler/ir/stats.h"
+#include "compiler/train/recipe.h"
 
 namespace acnn::cli {
 
@@ -29,7 +30,7 @@ Command register_check(CLI::App& app) {
     std::cout << "\n\n";
     std::printf("  %-14s %-20s %14s %12s\n", "stage", "output", "params", "MACs");
     for (const auto& sc : s.scopes)
-      std::printf("  %-14s %-20s %14s %12s\n", sc.scope.empty() ? "(top)" : sc.scope.c_str(), shape_str(sc.output).c_str(),
+      std::printf("  %-14s %-20s %14s %12s\n", sc.scope.empty() ? "(network)" : sc.scope.c_str(), shape_str(sc.output).c_str(),
                   with_commas(sc.params).c_str(), human(static_cast<double>(sc.macs)).c_str());
     std::printf("  %-14s %-20s %14s %12s\n", "total", shape_str(g->type(g->outputs[0].second).shape).c_str(),
                 with_commas(s.params).c_str(), human(static_cast<double>(s.macs)).c_str());
@@ -38,9 +39,7 @@ Command register_check(CLI::App& app) {
     std::cout << "  multiply-accumulates: " << with_commas(s.macs) << " at batch " << *batch << " ("
               << human(static_cast<double>(s.macs) / static_cast<double>(*batch)) << " per image)\n";
     std::cout << "  graph: " << s.nodes << " nodes\n";
-    if (recipe) {
-      std::cout << "  recipe: " << elab::to_text(*recipe) << "\n";
-    }
+    if (recipe) std::cout << "  recipe " << summarize(recipe_from_value(*recipe)) << "\n";
     return 0;
   };
 }
