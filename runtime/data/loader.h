@@ -64,8 +64,10 @@ class DataLoader {
   DataLoader& operator=(const DataLoader&) = delete;
 
   // Starts (or restarts) epoch `e`: new order, pending work dropped. next()
-  // before any start_epoch() starts epoch 0.
-  void start_epoch(int64_t e);
+  // before any start_epoch() starts epoch 0. `first_batch` > 0 resumes
+  // mid-epoch: the batches before it are not produced (a resumed run sees
+  // exactly the batches the interrupted one would have).
+  void start_epoch(int64_t e, int64_t first_batch = 0);
   // The next batch of the epoch, or nullopt when the epoch is over.
   std::optional<Batch> next();
 
