@@ -100,6 +100,11 @@ void store_row(uint8_t* __restrict out, const float* __restrict in, size_t n) {
   }
 }
 void store_row(float* __restrict out, const float* __restrict in, size_t n) { std::copy_n(in, n, out); }
+void widen_row(float* __restrict out, const uint8_t* __restrict in, size_t n) {
+#pragma omp simd
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]);
+}
+void widen_row(float* __restrict out, const float* __restrict in, size_t n) { std::copy_n(in, n, out); }
 
 template <class T>
 ImageT<T> resample_impl(const ImageT<T>& img, Box src, int out_h, int out_w, Filter f, bool aa) {
@@ -114,15 +119,24 @@ ImageT<T> resample_impl(const ImageT<T>& img, Box src, int out_h, int out_w, Fil
     y0 = std::min(y0, ty.start[i]);
     y1 = std::max(y1, ty.start[i] + ty.count[i]);
   }
-  // Horizontal pass over the rows the vertical pass needs.
+  int x0 = img.width, x1 = 0;
+  for (int i = 0; i < out_w; ++i) {
+    x0 = std::min(x0, tx.start[i]);
+    x1 = std::max(x1, tx.start[i] + tx.count[i]);
+  }
+  // Horizontal pass over the rows (and columns) the output needs; each row
+  // is first widened to float (vectorized) so the tap loops do no conversions.
   const int rows = y1 - y0;
+  const size_t span = static_cast<size_t>(x1 - x0) * C;
   std::unique_ptr<float[]> tmp(new float[static_cast<size_t>(rows) * out_w * C]);  // uninitialized
+  std::unique_ptr<float[]> line(new float[span]);
   for (int r = 0; r < rows; ++r) {
-    const T* in = img.row(y0 + r);
+    widen_row(line.get(), img.row(y0 + r) + static_cast<size_t>(x0) * C, span);
+    const float* in = line.get() - static_cast<ptrdiff_t>(x0) * C;
     float* out = &tmp[static_cast<size_t>(r) * out_w * C];
     for (int x = 0; x < out_w; ++x) {
       const float* w = &tx.w[static_cast<size_t>(x) * tx.stride];
-      const T* p = in + static_cast<size_t>(tx.start[x]) * C;
+      const float* p = in + static_cast<size_t>(tx.start[x]) * C;
       const int n = tx.count[x];
       if (C == 3) {
         float a = 0, b = 0, c = 0;
