@@ -255,7 +255,9 @@ std::optional<Batch> DataLoader::next() {
 
 LoaderStats DataLoader::stats() const {
   std::lock_guard<std::mutex> lk(stats_mu_);
-  return stats_;
+  LoaderStats s = stats_;
+  s.skipped_files = static_cast<int64_t>(ds_->skipped_count());
+  return s;
 }
 
 }  // namespace acnn::data

@@ -53,6 +53,7 @@ struct LoaderConfig {
 struct LoaderStats {
   int64_t examples = 0;         // examples delivered (in batches taken by next())
   int64_t decode_failures = 0;  // examples that failed to load and were replaced
+  int64_t skipped_files = 0;    // damaged files the dataset left out when opened
   std::vector<std::string> failures;  // the first messages (up to 20)
 };
 
