@@ -56,6 +56,14 @@ Image photo(int h, int w, uint64_t seed) {
   return img;
 }
 
+// The 1-minute load average: how busy the (possibly shared) machine was.
+double load_average() {
+  std::ifstream f("/proc/loadavg");
+  double l = -1;
+  f >> l;
+  return l;
+}
+
 struct Row {
   std::string variant;
   int threads;
@@ -93,6 +101,7 @@ int main(int argc, char** argv) {
     write_file((dir / ("img" + std::to_string(i) + ".JPEG")).string(), jpg);
   }
   auto ds = std::make_shared<ImageFolder>(root.string());
+  const double load_before = load_average();
   std::printf("%d JPEGs of 500x375 (mean %.0f KB) in %s\n", n_images, bytes / 1024.0 / n_images, root.c_str());
 
   struct Variant {
@@ -148,9 +157,11 @@ int main(int argc, char** argv) {
   }
   fs::remove_all(root);
 
+  const double load_after = load_average();
   const std::string machine = cpu_model();
   const unsigned cores = std::thread::hardware_concurrency();
-  std::printf("\nmachine: %s, %u cores\n", machine.c_str(), cores);
+  std::printf("\nmachine: %s, %u cores, load average %.1f -> %.1f\n", machine.c_str(), cores, load_before,
+              load_after);
   std::printf("%-38s %7s %12s %12s\n", "variant", "threads", "images/s", "per core");
   for (const auto& r : rows)
     std::printf("%-38s %7d %12.1f %12.1f\n", r.variant.c_str(), r.threads, r.images_per_s, r.per_core);
@@ -159,6 +170,7 @@ int main(int argc, char** argv) {
   j["benchmark"] = "data_pipeline";
   j["machine"] = machine;
   j["cores"] = cores;
+  j["load_average_before_after"] = {load_before, load_after};
   j["images"] = n_images;
   j["image_size"] = "500x375 JPEG q90";
   j["batch_size"] = 32;
