@@ -56,8 +56,12 @@ std::string quick_check_file(const std::string& path) {
   if (std::fread(tail.data(), 1, tail.size(), f.get()) != tail.size()) return "read error";
   ImageFormat fmt = sniff_format(head.data(), head.size());
   if (fmt == ImageFormat::Unknown) return "not a JPEG or PNG file";
-  if (fmt == ImageFormat::Jpeg && !jpeg_has_eoi(tail.data(), tail.size())) return "truncated JPEG (no end-of-image marker)";
-  if (fmt == ImageFormat::Png && !png_has_iend(tail.data(), tail.size())) return "truncated PNG (no IEND chunk)";
+  const bool complete = fmt == ImageFormat::Jpeg ? jpeg_has_eoi(tail.data(), tail.size())
+                                                  : png_has_iend(tail.data(), tail.size());
+  if (!complete) {
+    // Some writers append data after the end marker: decode to be sure.
+    return verify_image_bytes(read_file(path), Verify::Full);
+  }
   try {
     (void)read_image_info(head.data(), head.size());
   } catch (const DecodeError& e) {
@@ -86,14 +90,14 @@ std::string verify_image_bytes(const std::vector<uint8_t>& bytes, Verify level) 
   const size_t n = bytes.size();
   ImageFormat fmt = sniff_format(d, n);
   if (fmt == ImageFormat::Unknown) return "not a JPEG or PNG file";
-  if (fmt == ImageFormat::Jpeg && !jpeg_has_eoi(d, n)) return "truncated JPEG (no end-of-image marker)";
-  if (fmt == ImageFormat::Png && !png_has_iend(d, n)) return "truncated PNG (no IEND chunk)";
+  const bool complete = fmt == ImageFormat::Jpeg ? jpeg_has_eoi(d, n) : png_has_iend(d, n);
   try {
-    if (level == Verify::Quick)
+    if (level == Verify::Quick && complete)
       (void)read_image_info(d, n);
     else
       (void)decode_image(d, n, 0);
   } catch (const DecodeError& e) {
+    if (!complete) return std::string("truncated ") + (fmt == ImageFormat::Jpeg ? "JPEG" : "PNG") + " (" + e.what() + ")";
     return e.what();
   }
   return "";

@@ -3,8 +3,10 @@
 // are the subdirectory names in sorted order (or a given list, so that several
 // folders share one mapping), files are JPEG or PNG by extension and decoded
 // by content. Construction scans the tree once; by default every file's header
-// is parsed and its end checked for the JPEG EOI marker (Verify::Quick), and
-// files that fail are left out of the dataset and reported by skipped().
+// is parsed and its end checked for the JPEG EOI marker / PNG IEND chunk
+// (Verify::Quick; a file without one is decoded in full, since some writers
+// append data after the marker), and files that fail are left out of the
+// dataset and reported by skipped().
 // Verify::Full decodes every file; Verify::None trusts the listing (the loader
 // then counts and replaces what fails to decode). ImageNetC reads
 // `root/<corruption>/<severity>/<class>/<file>`, one ImageFolder per
@@ -52,7 +54,7 @@ class ImageFolder : public Dataset {
   const std::string& dir() const { return dir_; }
   // Files left out by verification, with the reason.
   const std::vector<SkippedFile>& skipped() const { return skipped_; }
-  size_t skipped_count() const { return skipped_.size(); }
+  size_t skipped_count() const override { return skipped_.size(); }
 
  private:
   struct Entry {

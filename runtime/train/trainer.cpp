@@ -319,12 +319,9 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
 
   bool stop = false;
   while (st.epoch < r.epochs && !stop) {
-    loader.start_epoch(st.epoch);
-    if (loader_b) loader_b->start_epoch(st.epoch);
-    for (int64_t s = 0; s < st.step_in_epoch; ++s) {  // resume mid-epoch: skip what was done
-      loader.next();
-      if (loader_b) loader_b->next();
-    }
+    // Resuming mid-epoch starts at the first batch not yet trained on.
+    loader.start_epoch(st.epoch, st.step_in_epoch);
+    if (loader_b) loader_b->start_epoch(st.epoch, st.step_in_epoch);
     progress.start_epoch(st.epoch, steps_per_epoch, st.step_in_epoch);
     double loss_sum = 0;
     int64_t loss_count = 0;

@@ -15,9 +15,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// root/<split>/{cat,dog,fish}: 3 + 2 + 2 good images (one gray, one PNG named
-// .JPEG when libpng is there), a corrupt header, a truncated file and a
-// non-image file.
+// root/<split>/{cat,dog,fish}: 3 + 2 + 3 good images (one gray, one PNG named
+// .JPEG when libpng is there, one with data after its end marker), a corrupt
+// header, a truncated file and a non-image file.
 void make_tree(const fs::path& root) {
   for (const char* c : {"cat", "dog", "fish"}) fs::create_directories(root / c);
   uint64_t seed = 1;
@@ -42,6 +42,9 @@ void make_tree(const fs::path& root) {
   full.resize(full.size() * 2 / 3);
   write_file((root / "fish/truncated.JPEG").string(), full);
   write_file((root / "fish/notes.txt").string(), {'h', 'i'});
+  auto trailer = encode_jpeg(synthetic_image(30, 30, 3, 98), 90);
+  trailer.insert(trailer.end(), {'t', 'r', 'a', 'i', 'l', 'e', 'r'});  // data after EOI: still fine
+  write_file((root / "fish/trailer.JPEG").string(), trailer);
 }
 
 }  // namespace
@@ -57,7 +60,7 @@ TEST_CASE("data: ImageFolder lists classes, skips and counts damaged JPEGs", "[u
   auto train = open_imagenet(dir.path.string(), "train", {});
   CHECK(train->class_names() == std::vector<std::string>{"cat", "dog", "fish"});
   CHECK(train->num_classes() == 3);
-  CHECK(train->size() == 7);
+  CHECK(train->size() == 8);
   CHECK(train->skipped_count() == 2);
   bool saw_trunc = false, saw_corrupt = false;
   for (const auto& s : train->skipped()) {
@@ -70,7 +73,7 @@ TEST_CASE("data: ImageFolder lists classes, skips and counts damaged JPEGs", "[u
   CHECK(fs::path(train->path(0)).filename() == "a.JPEG");
   CHECK(train->label(0) == 0);
   CHECK(train->label(3) == 1);
-  CHECK(train->label(6) == 2);
+  CHECK(train->label(7) == 2);
   Sample s = train->get(1);  // cat/b.jpg, 50x30
   CHECK(s.width == 30);
   CHECK(s.height == 50);
@@ -87,7 +90,7 @@ TEST_CASE("data: ImageFolder lists classes, skips and counts damaged JPEGs", "[u
   ImageFolderOptions none;
   none.verify = Verify::None;
   auto raw = std::make_shared<ImageFolder>((dir.path / "val").string(), none);
-  CHECK(raw->size() == 9);
+  CHECK(raw->size() == 10);
   CHECK(raw->skipped_count() == 0);
   auto pipe = std::make_shared<Pipeline>(make_pipeline(imagenet_eval_config(36, 32)));
   LoaderConfig cfg;
@@ -100,9 +103,16 @@ TEST_CASE("data: ImageFolder lists classes, skips and counts damaged JPEGs", "[u
     CHECK(b->images.shape() == acnn::Shape{b->size(), 3, 32, 32});
     seen += b->size();
   }
-  CHECK(seen == 9);
+  CHECK(seen == 10);
   CHECK(loader.stats().decode_failures == 2);
   CHECK(loader.stats().failures.size() == 2);
+  CHECK(loader.stats().skipped_files == 0);
+  DataLoader verified(train, pipe, cfg);
+  while (verified.next()) {
+  }
+  CHECK(verified.stats().skipped_files == 2);
+  CHECK(verified.stats().decode_failures == 0);
+  CHECK(verified.stats().examples == 8);
 
   // Class list fixed from outside; missing folder is an error naming it.
   ImageFolderOptions fixed;
