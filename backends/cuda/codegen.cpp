@@ -24,10 +24,19 @@ std::string prelude() {
   s += R"(
 __device__ __forceinline__ long long acnn_minll(long long a, long long b) { return a < b ? a : b; }
 __device__ __forceinline__ long long acnn_maxll(long long a, long long b) { return a < b ? b : a; }
+#ifdef __CUDACC_RTC__
 __device__ __forceinline__ float h2f(unsigned short h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
 __device__ __forceinline__ unsigned short f2h(float f) { unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
 __device__ __forceinline__ float b2f(unsigned short b) { return __uint_as_float(((unsigned int)b) << 16); }
 __device__ __forceinline__ unsigned short f2b(float f) { unsigned short b; asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b) : "f"(f)); return b; }
+#else
+// Host simulation (tests run generated kernels on the CPU): acnn_host_* come
+// from the simulation header.
+#define h2f acnn_host_h2f
+#define f2h acnn_host_f2h
+#define b2f acnn_host_b2f
+#define f2b acnn_host_f2b
+#endif
 __device__ __forceinline__ unsigned long long acnn_mix64(unsigned long long z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
