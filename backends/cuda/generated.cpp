@@ -122,9 +122,9 @@ class GroupLaunch final : public DevKernel {
  private:
   GenFn* f_;
   std::vector<std::pair<int, int>> io_;  // per member: inputs, outputs
+  std::vector<int64_t> sizes_;
   std::vector<bool> full_in_;
   std::vector<int> in_member_, out_member_;
-  std::vector<int64_t> sizes_;
   std::vector<AcnnChunk> chunks_;
   std::string what_;
   char* state_ = nullptr;
@@ -132,15 +132,19 @@ class GroupLaunch final : public DevKernel {
 
 class CopyKernel final : public DevKernel {
  public:
-  explicit CopyKernel(size_t bytes) : bytes_(bytes) {}
+  CopyKernel(size_t bytes, bool unless_overflow) : bytes_(bytes), unless_overflow_(unless_overflow) {}
   void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
-    if (in[0].ptr != out[0].ptr)
-      ACNN_CUDA(cudaMemcpyAsync(out[0].ptr, in[0].ptr, bytes_, cudaMemcpyDeviceToDevice, c.stream));
+    if (in[0].ptr == out[0].ptr) return;
+    if (unless_overflow_) kernels::copy_unless_overflow(out[0].ptr, in[0].ptr, bytes_, c.status, c.stream);
+    else ACNN_CUDA(cudaMemcpyAsync(out[0].ptr, in[0].ptr, bytes_, cudaMemcpyDeviceToDevice, c.stream));
   }
-  std::string describe() const override { return "cuda:copy " + std::to_string(bytes_) + " B"; }
+  std::string describe() const override {
+    return "cuda:copy " + std::to_string(bytes_) + " B" + (unless_overflow_ ? " unless overflow" : "");
+  }
 
  private:
   size_t bytes_;
+  bool unless_overflow_;
 };
 
 class StatusKernel final : public DevKernel {
@@ -276,7 +280,9 @@ std::unique_ptr<DevKernel> make_convert(Program& p, const Shape& s, const Format
   return std::make_unique<GenLaunch>(p.add(k), k.elements, "nvrtc:convert " + format_str(from) + "->" + format_str(to));
 }
 
-std::unique_ptr<DevKernel> make_copy(size_t bytes) { return std::make_unique<CopyKernel>(bytes); }
+std::unique_ptr<DevKernel> make_copy(size_t bytes, bool unless_overflow) {
+  return std::make_unique<CopyKernel>(bytes, unless_overflow);
+}
 std::unique_ptr<DevKernel> make_clear_overflow() { return std::make_unique<StatusKernel>(true); }
 std::unique_ptr<DevKernel> make_loss_scale_update() { return std::make_unique<StatusKernel>(false); }
 std::unique_ptr<DevKernel> make_nonfinite_check() { return std::make_unique<NonfiniteCheck>(); }

@@ -410,6 +410,12 @@ __global__ void nonfinite_kernel(const AcnnItem* items, const AcnnChunk* chunks,
   if (__syncthreads_or(bad) && threadIdx.x == 0) st->overflow = 1;
 }
 
+__global__ void copy_unless_overflow_kernel(unsigned char* dst, const unsigned char* src, size_t bytes, const AcnnStatus* st) {
+  if (st->overflow) return;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < bytes; i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    dst[i] = src[i];
+}
+
 __global__ void clear_overflow_kernel(AcnnStatus* st) { st->overflow = 0; }
 
 __global__ void loss_scale_kernel(AcnnStatus* st) {
@@ -570,6 +576,13 @@ void nonfinite_check(const AcnnItem* items, const AcnnChunk* chunks, int64_t nch
   if (nchunks == 0) return;
   nonfinite_kernel<<<static_cast<unsigned int>(nchunks), 256, 0, s>>>(items, chunks, status);
   launched("nonfinite_check");
+}
+
+void copy_unless_overflow(void* dst, const void* src, size_t bytes, const AcnnStatus* status, cudaStream_t s) {
+  const unsigned int blocks = static_cast<unsigned int>(std::min<size_t>((bytes + 255) / 256, 4096));
+  copy_unless_overflow_kernel<<<blocks, 256, 0, s>>>(static_cast<unsigned char*>(dst), static_cast<const unsigned char*>(src),
+                                                      bytes, status);
+  launched("copy_unless_overflow");
 }
 
 void clear_overflow(AcnnStatus* status, cudaStream_t s) {

@@ -66,6 +66,9 @@ void avg_pool_backward(DType t, const void* dy, void* dx, const PoolGeom& g, cud
 void nonfinite_check(const AcnnItem* items, const AcnnChunk* chunks, int64_t nchunks, AcnnStatus* status,
                      cudaStream_t s);
 constexpr int64_t kCheckChunk = 8192;
+// dst = src (bytes), skipped when status->overflow is set: a state update
+// copied from an optimizer's output.
+void copy_unless_overflow(void* dst, const void* src, size_t bytes, const AcnnStatus* status, cudaStream_t s);
 // Clears the overflow flag (start of a step).
 void clear_overflow(AcnnStatus* status, cudaStream_t s);
 // After a step: halve the scale on overflow, double it after a run of good steps.

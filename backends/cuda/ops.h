@@ -69,8 +69,9 @@ std::vector<ir::ValueId> unit_outputs(const Unit& u);
 
 std::unique_ptr<DevKernel> make_kernel(KernelRequest& r);
 std::unique_ptr<DevKernel> make_convert(Program& p, const Shape& s, const Format& from, const Format& to);
-// A device-to-device copy of `bytes` (state updates that cannot run in place).
-std::unique_ptr<DevKernel> make_copy(size_t bytes);
+// A device-to-device copy of `bytes` (state updates that cannot run in place);
+// `unless_overflow`: skipped when the fp16 gradient check found an overflow.
+std::unique_ptr<DevKernel> make_copy(size_t bytes, bool unless_overflow = false);
 // fp16 loss scaling: clear the overflow flag; test the gradients; update the scale.
 std::unique_ptr<DevKernel> make_clear_overflow();
 std::unique_ptr<DevKernel> make_nonfinite_check();  // over all of its inputs

@@ -139,7 +139,8 @@ void CudaRunner::compile(const ir::Graph& src) {
   } else {
     // fp16: the optimizer runs last (its units only feed state updates), after
     // one test of every gradient it reads; an overflow skips it.
-    steps_.push_back(Step{make_clear_overflow()});
+    steps_.emplace_back();
+    steps_.back().kernel = make_clear_overflow();
     for (int ui = 0; ui < static_cast<int>(units.size()); ++ui)
       if (!units[ui].optimizer) add_unit(ui);
     add_gradient_check();
@@ -152,7 +153,10 @@ void CudaRunner::compile(const ir::Graph& src) {
     outputs_.push_back(Io{name, t, s, 0, format_bytes(t.shape, Format{t.dtype, DevLayout::Plain})});
   }
   place_updates();
-  if (loss_scaling_) steps_.push_back(Step{make_loss_scale_update()});
+  if (loss_scaling_) {
+    steps_.emplace_back();
+    steps_.back().kernel = make_loss_scale_update();
+  }
   for (const Step& st : steps_) host_steps_ = host_steps_ || st.kernel->host_sync();
   liveness();
   program_.compile(dev_->arch);
@@ -189,6 +193,7 @@ void CudaRunner::add_unit(int ui) {
   else if (!u.members.empty() && !u.members[0].nodes.empty()) st.scope = "update group";
   DevKernel* raw = k.get();
   st.kernel = std::move(k);
+  st.optimizer = u.optimizer;
   steps_.push_back(std::move(st));
   auto mark = [&](const Unit& m) {
     for (NodeId n : m.nodes) node_kernel_[n] = raw;
@@ -238,6 +243,7 @@ void CudaRunner::place_updates() {
       if (s >= 0) producer[s] = i;
   std::set<int> taken;
   std::vector<std::pair<int, int>> copies;
+  std::vector<bool> guarded;
   for (auto [src, sp] : pairs) {
     bool ok = slots_[src].home == Home::Arena && producer[src] >= 0 && taken.insert(src).second;
     if (ok) {
@@ -258,11 +264,14 @@ void CudaRunner::place_updates() {
       ++inplace_updates_;
     } else {
       copies.emplace_back(src, sp);
+      const int at = producer[root(src)] >= 0 ? producer[root(src)] : -1;
+      guarded.push_back(loss_scaling_ && at >= 0 && steps_[at].optimizer);
     }
   }
-  for (auto [src, sp] : copies) {
+  for (size_t c = 0; c < copies.size(); ++c) {
+    auto [src, sp] = copies[c];
     Step st;
-    st.kernel = make_copy(format_bytes(slots_[sp].shape, slots_[sp].fmt));
+    st.kernel = make_copy(format_bytes(slots_[sp].shape, slots_[sp].fmt), guarded[c]);
     st.in = {src};
     st.out = {sp};
     st.scope = "state update";

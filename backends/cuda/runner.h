@@ -68,6 +68,7 @@ class CudaRunner final : public Runner {
     int version_of = -1;       // cached: the persistent read (-1: a constant)
     int64_t cached_version = -1;
     std::string scope;
+    bool optimizer = false;    // writes a parameter's update (skipped on fp16 overflow)
     double seconds = 0;
     int64_t calls = 0;
   };

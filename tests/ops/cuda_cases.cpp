@@ -41,18 +41,23 @@ std::vector<OpCase> op_cases() {
   v.push_back({"tanh_backward", [=](Case& c) { return op(c, OpKind::TanhBackward, {c.in(x4), c.in(x4, -0.9, 0.9)}); }});
   std::vector<std::pair<Shape, Shape>> bshapes = {{x4, x4}, {x4, {1, 3, 1, 1}}, {x4, {5}}, {{3, 1}, {1, 4}}, {{2, 3}, {}}};
   for (OpKind k : {OpKind::Add, OpKind::Sub, OpKind::Mul, OpKind::Div, OpKind::Maximum, OpKind::Minimum, OpKind::Less})
-    for (auto [sa, sb] : bshapes)
+    for (const auto& shapes : bshapes) {
+      const Shape sa = shapes.first, sb = shapes.second;
       v.push_back({std::string(ir::op_name(k)) + " " + shape_str(sa) + shape_str(sb),
                    [=](Case& c) {
                      bool div = k == OpKind::Div;
                      return op(c, k, {c.in(sa), c.in(sb, div ? 0.5 : -2, 2)});
                    },
                    k != OpKind::Less});
+    }
   for (OpKind k : {OpKind::ReduceSum, OpKind::ReduceMean, OpKind::ReduceMax})
-    for (auto [axes, keep] : std::vector<std::pair<Ints, int64_t>>{{{0, 2, 3}, 0}, {{2, 3}, 1}, {{1}, 0}, {{0}, 0}, {{1, 3}, 0}})
+    for (const auto& ak : std::vector<std::pair<Ints, int64_t>>{{{0, 2, 3}, 0}, {{2, 3}, 1}, {{1}, 0}, {{0}, 0}, {{1, 3}, 0}}) {
+      const Ints axes = ak.first;
+      const int64_t keep = ak.second;
       v.push_back({std::string(ir::op_name(k)) + " " + shape_str(axes), [=](Case& c) {
                      return op(c, k, {c.in(x4)}, Attrs{{"axes", axes}, {"keepdims", keep}});
                    }});
+    }
   v.push_back({"broadcast_to", [=](Case& c) { return op(c, OpKind::BroadcastTo, {c.in({3, 1})}, Attrs{{"shape", Ints{2, 3, 4}}}); }});
   v.push_back({"reshape", [=](Case& c) { return op(c, OpKind::Reshape, {c.in(x4)}, Attrs{{"shape", Ints{6, 20}}}); }});
   v.push_back({"transpose 4d", [=](Case& c) { return op(c, OpKind::Transpose, {c.in(x4)}, Attrs{{"perm", Ints{0, 2, 3, 1}}}); }});
