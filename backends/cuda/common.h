@@ -50,6 +50,11 @@ class Device {
   unsigned int blocks_for(int64_t n) const;
 };
 
+// The process's Device for GPU `id`, created on first use and shared by all
+// runners (cuDNN and cuBLASLt handles are costly to create; runners on one
+// device share its streams, so their steps serialize).
+std::shared_ptr<Device> shared_device(int id = 0);
+
 // A tensor in device memory as kernels see it.
 struct DevTensor {
   void* ptr = nullptr;

@@ -5,7 +5,8 @@
 // chosen once per distinct problem when the graph is compiled, by measuring
 // (cudnnFind*; set ACNN_CUDNN_FIND=0 for cuDNN's heuristics instead), among
 // algorithms whose workspace fits the limit (ACNN_CUDNN_WORKSPACE_MB, default
-// 1024); the choice is cached per process. Padding is symmetric here:
+// 1024); the choice is cached per process. NHWC is tried first, NCHW when
+// cuDNN has no NHWC algorithm for a problem. Padding is symmetric here:
 // lower_for_device() made asymmetric padding explicit.
 #include <cstdlib>
 #include <map>
@@ -68,33 +69,49 @@ class ConvKernel final : public DevKernel {
     DType t = dir_ == Dir::BwdFilter ? r.in[0].dtype : r.out[0].dtype;
     if (t != DType::F16 && t != DType::BF16) t = DType::F32;
     dt_ = t;
-    const Format f{t, DevLayout::NHWC};
-    for (Format& in : r.in) in = f;
-    r.out[0] = f;
-    cudnnTensorFormat_t tf = CUDNN_TENSOR_NHWC;
     ACNN_CUDA(cudnnCreateTensorDescriptor(&x_));
     ACNN_CUDA(cudnnCreateTensorDescriptor(&y_));
     ACNN_CUDA(cudnnCreateFilterDescriptor(&w_));
     ACNN_CUDA(cudnnCreateConvolutionDescriptor(&conv_));
     auto i = [](int64_t v) { return static_cast<int>(v); };
-    ACNN_CUDA(cudnnSetTensor4dDescriptor(x_, tf, cudnn_type(t), i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3])));
-    ACNN_CUDA(cudnnSetTensor4dDescriptor(y_, tf, cudnn_type(t), i(ys[0]), i(ys[1]), i(ys[2]), i(ys[3])));
-    ACNN_CUDA(cudnnSetFilter4dDescriptor(w_, cudnn_type(t), tf, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])));
     ACNN_CUDA(cudnnSetConvolution2dDescriptor(conv_, i(c.pt), i(c.pl), i(c.sh), i(c.sw), i(c.dh), i(c.dw),
                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     ACNN_CUDA(cudnnSetConvolutionGroupCount(conv_, i(c.groups)));
     cudnnMathType_t math = t == DType::F32 ? (r.precision == Precision::FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH)
                                            : CUDNN_TENSOR_OP_MATH;
     ACNN_CUDA(cudnnSetConvolutionMathType(conv_, math));
-    std::ostringstream key;
-    key << static_cast<int>(dir_) << "|" << dtype_name(t) << "|" << shape_str(xs) << shape_str(ws) << shape_str(ys) << "|"
-        << c.pt << "," << c.pl << "," << c.sh << "," << c.sw << "," << c.dh << "," << c.dw << "," << c.groups << "|" << math;
-    std::lock_guard<std::mutex> lock(g_cache_mutex);
-    auto it = g_cache.find(key.str());
-    if (it == g_cache.end()) it = g_cache.emplace(key.str(), choose()).first;
-    choice_ = it->second;
+    // NHWC first (tensor cores); NCHW when cuDNN has no NHWC algorithm for
+    // this problem (the runner then converts the operands).
+    std::string why;
+    for (DevLayout l : {DevLayout::NHWC, DevLayout::Plain}) {
+      cudnnTensorFormat_t tf = l == DevLayout::NHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+      ACNN_CUDA(cudnnSetTensor4dDescriptor(x_, tf, cudnn_type(t), i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3])));
+      ACNN_CUDA(cudnnSetTensor4dDescriptor(y_, tf, cudnn_type(t), i(ys[0]), i(ys[1]), i(ys[2]), i(ys[3])));
+      ACNN_CUDA(cudnnSetFilter4dDescriptor(w_, cudnn_type(t), tf, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])));
+      std::ostringstream key;
+      key << static_cast<int>(dir_) << "|" << dtype_name(t) << "|" << static_cast<int>(l) << "|" << shape_str(xs)
+          << shape_str(ws) << shape_str(ys) << "|" << c.pt << "," << c.pl << "," << c.sh << "," << c.sw << "," << c.dh
+          << "," << c.dw << "," << c.groups << "|" << math;
+      try {
+        std::lock_guard<std::mutex> lock(g_cache_mutex);
+        auto it = g_cache.find(key.str());
+        if (it == g_cache.end()) it = g_cache.emplace(key.str(), choose()).first;
+        choice_ = it->second;
+        layout_ = l;
+        why.clear();
+        break;
+      } catch (const std::runtime_error& e) {
+        why += std::string(why.empty() ? "" : "; ") + (l == DevLayout::NHWC ? "nhwc: " : "nchw: ") + e.what();
+      }
+    }
+    if (!why.empty()) throw std::runtime_error("cuDNN cannot run " + std::string(ir::op_name(n.op)) + " " +
+                                               shape_str(xs) + " * " + shape_str(ws) + " in " + dtype_name(t) + ": " + why);
+    const Format f{t, layout_};
+    for (Format& in : r.in) in = f;
+    r.out[0] = f;
     label_ = (dir_ == Dir::Fwd ? "cudnn:conv fwd" : dir_ == Dir::BwdData ? "cudnn:conv bwd-data" : "cudnn:conv bwd-filter") +
-             std::string(" algo ") + std::to_string(choice_.algo) + " " + dtype_name(t);
+             std::string(" algo ") + std::to_string(choice_.algo) + " " + dtype_name(t) +
+             (layout_ == DevLayout::NHWC ? " nhwc" : " nchw");
   }
 
   ~ConvKernel() override {
@@ -164,6 +181,7 @@ class ConvKernel final : public DevKernel {
   Device& dev_;
   Dir dir_;
   DType dt_;
+  DevLayout layout_ = DevLayout::NHWC;
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
   cudnnFilterDescriptor_t w_ = nullptr;
   cudnnConvolutionDescriptor_t conv_ = nullptr;

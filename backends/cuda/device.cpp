@@ -1,5 +1,7 @@
 // The Device (streams, cuDNN and cuBLASLt handles), error reporting and
 // device_count(), which must work on machines without a driver or GPU.
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include "backends/cuda/common.h"
@@ -50,6 +52,18 @@ Device::~Device() {
   if (cudnn) cudnnDestroy(cudnn);
   if (copy) cudaStreamDestroy(copy);
   if (compute) cudaStreamDestroy(compute);
+}
+
+std::shared_ptr<Device> shared_device(int id) {
+  static std::mutex m;
+  static std::map<int, std::weak_ptr<Device>> devices;
+  std::lock_guard<std::mutex> lock(m);
+  std::shared_ptr<Device> d = devices[id].lock();
+  if (!d) {
+    d = std::make_shared<Device>(id);
+    devices[id] = d;
+  }
+  return d;
 }
 
 unsigned int Device::blocks_for(int64_t n) const {

@@ -41,7 +41,7 @@ std::unique_ptr<Runner> make_cuda_runner(const ir::Graph& g, const RunnerOptions
 CudaRunner::CudaRunner(const ir::Graph& g, const RunnerOptions& o) : opts_(o), created_(std::chrono::steady_clock::now()) {
   if (!parse_precision(o.precision, &precision_))
     throw std::runtime_error("unknown precision `" + o.precision + "` (expected fp32, mixed_bf16 or mixed_fp16)");
-  dev_ = std::make_unique<Device>(0);
+  dev_ = shared_device(0);
   size_t total = 0;
   ACNN_CUDA(cudaMemGetInfo(&free_at_start_, &total));
   compile(g);

@@ -109,7 +109,7 @@ class CudaRunner final : public Runner {
 
   RunnerOptions opts_;
   Precision precision_ = Precision::FP32;
-  std::unique_ptr<Device> dev_;
+  std::shared_ptr<Device> dev_;
   DevicePlan plan_;
   Program program_;
   ScalarIndex scalars_;
