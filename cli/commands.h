@@ -34,5 +34,6 @@ Command register_dump(CLI::App& app);
 Command register_run(CLI::App& app);
 Command register_train(CLI::App& app);
 Command register_eval(CLI::App& app);
+Command register_bench(CLI::App& app);
 
 }  // namespace acnn::cli

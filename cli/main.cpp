@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   add(acnn::cli::register_run);
   add(acnn::cli::register_train);
   add(acnn::cli::register_eval);
+  add(acnn::cli::register_bench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -62,7 +62,10 @@ void add_recipe_options(CLI::App* cmd, RecipeOverrides& o) {
 
 void add_run_options(CLI::App* cmd, train::TrainOptions& o) {
   cmd->add_option("--threads", o.threads, "compute threads (default: all cores, or OMP_NUM_THREADS)");
-  cmd->add_option("--backend", o.backends, "executor backends in priority order (onednn, reference)");
+  cmd->add_option("--backend", o.backends, "CPU executor backends in priority order (onednn, reference)");
+  cmd->add_option("--device", o.device, "where to run: auto (a GPU when one is usable), cpu or cuda")
+      ->default_val("auto")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
 }
 
 std::optional<Recipe> load_with_recipe(ModelFile& mf, ModelOptions& m, const RecipeOverrides& o) {

@@ -45,21 +45,29 @@ if(ACNN_WITH_CUDA)
       set(CMAKE_CUDA_ARCHITECTURES 90)
     endif()
     set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+    # kernels.cu needs C++17 only (CMake 3.25 does not know nvcc's C++20 flag).
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
-    find_library(CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib)
-    find_path(CUDNN_INCLUDE cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}/include)
-    if(CUDNN_LIBRARY AND CUDNN_INCLUDE)
+    find_library(CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib
+                 PATHS /usr/lib/x86_64-linux-gnu)
+    find_path(CUDNN_INCLUDE cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}/include
+              PATHS /usr/include/x86_64-linux-gnu)
+    # NVRTC by path: the CUDA::nvrtc target drags in the driver stub (libcuda),
+    # and the program must start on machines without a driver.
+    find_library(NVRTC_LIBRARY nvrtc HINTS ${CUDAToolkit_LIBRARY_DIR})
+    if(CUDNN_LIBRARY AND CUDNN_INCLUDE AND NVRTC_LIBRARY)
       file(GLOB _cuda CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/backends/cuda/*.cpp
                                         ${CMAKE_CURRENT_SOURCE_DIR}/backends/cuda/*.cu)
       list(APPEND ACNN_BACKEND_SOURCES ${_cuda})
       list(APPEND ACNN_BACKEND_DEFS ACNN_HAVE_CUDA=1)
       # Runtime API only (shared cudart): libcuda is never linked directly.
-      list(APPEND ACNN_BACKEND_LIBS CUDA::cudart CUDA::cublas CUDA::nvrtc ${CUDNN_LIBRARY})
-      list(APPEND ACNN_BACKEND_INCLUDES ${CUDNN_INCLUDE})
+      list(APPEND ACNN_BACKEND_LIBS CUDA::cudart CUDA::cublasLt ${NVRTC_LIBRARY} ${CUDNN_LIBRARY})
+      list(APPEND ACNN_BACKEND_INCLUDES ${CUDNN_INCLUDE} ${CUDAToolkit_INCLUDE_DIRS})
       message(STATUS "acnn: CUDA backend ON (toolkit ${CUDAToolkit_VERSION}, cuDNN ${CUDNN_LIBRARY})")
     else()
-      message(STATUS "acnn: cuDNN not found: the CUDA backend is off")
+      message(STATUS "acnn: cuDNN or NVRTC not found: the CUDA backend is off")
     endif()
   else()
     message(STATUS "acnn: no CUDA toolkit: the CUDA backend is off")

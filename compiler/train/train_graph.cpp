@@ -134,10 +134,16 @@ std::unique_ptr<ir::Graph> build_train_graph(const ir::Graph& forward, const Tra
   std::vector<ValueId> params;
   for (ir::NodeId id : g->persistent_nodes())
     if (g->node(id).op == OpKind::Param) params.push_back(g->node(id).outputs[0]);
-  autodiff::GradientResult grads = autodiff::differentiate(*g, loss, params);
+  ValueId objective = loss;
+  if (opts.loss_scaling) {
+    b.scope = "loss";
+    objective = b.mul(loss, b.runtime_scalar("loss_scale"));
+  }
+  autodiff::GradientResult grads = autodiff::differentiate(*g, objective, params);
 
   b.scope = "optimizer";
   ValueId lr = b.runtime_scalar("lr");
+  ValueId unscale = opts.loss_scaling ? b.runtime_scalar("inv_loss_scale") : ir::kNoValue;
   const Recipe::Optimizer& o = opts.optimizer;
   for (ValueId p : params) {
     auto it = grads.grads.find(p);
@@ -147,6 +153,7 @@ std::unique_ptr<ir::Graph> build_train_graph(const ir::Graph& forward, const Tra
     bool decay = o.weight_decay > 0 && (pnode.attrs.i("decay", 1) != 0 || o.decay_bn_and_bias);
     b.scope = "optimizer." + name;
     ValueId grad = it->second;
+    if (unscale != ir::kNoValue) grad = b.mul(grad, unscale);
     if (decay) grad = b.add(grad, b.scale(p, o.weight_decay));
     ValueId step = grad;
     if (o.momentum > 0) {

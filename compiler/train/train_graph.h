@@ -33,6 +33,11 @@ struct TrainGraphOptions {
   double kd_temperature = 1.0, kd_weight = 1.0;
   Recipe::Optimizer optimizer;
   bool zero_gamma = true;
+  // fp16 training: the loss is multiplied by the runtime scalar `loss_scale`
+  // before differentiation and every gradient by `inv_loss_scale` before the
+  // update (the GPU runner feeds both from its dynamic loss scale and skips
+  // the update of a step whose gradients overflow).
+  bool loss_scaling = false;
 
   static TrainGraphOptions from(const Recipe& r);
 };

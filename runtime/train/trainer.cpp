@@ -13,7 +13,7 @@
 #include "runtime/data/loader.h"
 #include "runtime/data/mixup.h"
 #include "runtime/eval/metrics.h"
-#include "runtime/executor.h"
+#include "runtime/runner.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/data_setup.h"
 #include "runtime/train/interrupt.h"
@@ -37,10 +37,13 @@ std::unique_ptr<ir::Graph> forward_graph(ModelFile& mf, int64_t batch) {
   return g;
 }
 
-ExecutorOptions executor_options(const TrainOptions& o, uint64_t seed) {
-  ExecutorOptions e;
+RunnerOptions runner_options(const TrainOptions& o, const Recipe& r, uint64_t seed) {
+  RunnerOptions e;
+  e.device = o.device;
   e.backends = o.backends;
   e.seed = seed;
+  e.precision = r.precision;
+  e.profile = o.profile;
   return e;
 }
 
@@ -104,7 +107,7 @@ Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows) {
 
 bool is_teacher(const std::string& name) { return name.rfind("teacher.", 0) == 0; }
 
-TensorMap checkpoint_tensors(const Executor& ex) {
+TensorMap checkpoint_tensors(const Runner& ex) {
   TensorMap out;
   for (auto& [name, t] : ex.persistent())
     if (!is_teacher(name)) out[name] = t;
@@ -113,7 +116,7 @@ TensorMap checkpoint_tensors(const Executor& ex) {
 
 // Loads tensors into an executor: every persistent tensor whose name the map
 // has (with the prefix stripped); returns how many were set.
-int load_into(Executor& ex, const TensorMap& tensors, const std::string& prefix, const std::string& file) {
+int load_into(Runner& ex, const TensorMap& tensors, const std::string& prefix, const std::string& file) {
   int loaded = 0;
   for (const std::string& name : ex.persistent_names()) {
     if (name.rfind(prefix, 0) != 0) continue;
@@ -132,16 +135,16 @@ int load_into(Executor& ex, const TensorMap& tensors, const std::string& prefix,
 // The inference graph and its executor at a fixed batch size.
 struct Evaluator {
   std::unique_ptr<ir::Graph> graph;
-  std::unique_ptr<Executor> exec;
+  std::unique_ptr<Runner> exec;
   int64_t batch = 0;
 
   Evaluator(ModelFile& mf, const Recipe& r, const TrainOptions& o, int64_t batch_size) : batch(batch_size) {
     auto fwd = forward_graph(mf, batch);
     graph = build_eval_graph(*fwd, /*with_loss=*/true, r.zero_gamma);
-    exec = std::make_unique<Executor>(*graph, executor_options(o, static_cast<uint64_t>(r.seed)));
+    exec = make_runner(*graph, runner_options(o, r, static_cast<uint64_t>(r.seed)));
   }
 
-  void copy_weights_from(const Executor& train) {
+  void copy_weights_from(const Runner& train) {
     for (const std::string& name : exec->persistent_names())
       if (train.has_persistent(name)) exec->set_persistent(name, train.get_persistent(name));
   }
@@ -209,7 +212,8 @@ std::string percent(double x) {
 TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   auto t_start = Clock::now();
   if (r.batch < 1 || r.epochs < 1) throw std::invalid_argument("the recipe needs batch >= 1 and epochs >= 1");
-  if (r.precision != "fp32")
+  const std::string device = resolve_device(opts.device);
+  if (r.precision != "fp32" && device == "cpu")
     std::cerr << "acnn: note: precision " << r.precision << " applies on the GPU; the CPU trains in fp32\n";
   const uint64_t seed = static_cast<uint64_t>(r.seed);
 
@@ -236,6 +240,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
 
   // ---- graphs
   TrainGraphOptions go = TrainGraphOptions::from(r);
+  go.loss_scaling = device == "cuda" && r.precision == "mixed_fp16";
   std::unique_ptr<ModelFile> teacher_file;
   std::unique_ptr<ir::Graph> teacher_graph;
   if (r.distill.enabled() && !r.distill.teacher.empty()) {
@@ -254,7 +259,8 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   }
   auto fwd = forward_graph(mf, r.batch);
   auto train_graph = build_train_graph(*fwd, go);
-  Executor exec(*train_graph, executor_options(opts, seed));
+  std::unique_ptr<Runner> exec_ptr = make_runner(*train_graph, runner_options(opts, r, seed));
+  Runner& exec = *exec_ptr;
   Evaluator evaluator(mf, r, opts, r.batch);
 
   // ---- run directory and state
@@ -301,7 +307,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   po.out = stderr;
   if (!opts.progress) po.tty = false, po.log_every = 1 << 30;
   ProgressBar progress(r.epochs, po);
-  progress.print("acnn: training " + fwd->name + " on " + data.description + "\n      " + summarize(r) + "\n      " +
+  progress.print("acnn: training " + fwd->name + " on " + data.description + " (" + exec.device() + ")\n      " + summarize(r) + "\n      " +
                  std::to_string(steps_per_epoch) + " steps per epoch; checkpoints and metrics in " + run.dir().string());
   InterruptHandler interrupt;
 

@@ -30,7 +30,8 @@ struct TrainOptions {
   int64_t log_every = 50;           // metrics.jsonl step records
   bool progress = true;
   bool profile = false;             // print the most expensive kernels at the end
-  std::vector<std::string> backends;  // executor backend priority; empty: fastest available
+  std::vector<std::string> backends;  // CPU executor backend priority; empty: fastest available
+  std::string device = "auto";       // auto | cpu | cuda (auto: the GPU when one is usable)
   std::string model_path;           // the model file (for resolving a teacher path)
   // Called after every optimizer step with the global step count (tests use
   // it to interrupt a run at a chosen step).

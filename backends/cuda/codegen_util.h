@@ -1,0 +1,53 @@
+// Building blocks shared by the code generators (codegen.cpp, codegen_gather.cpp):
+// C types and load/store expressions per storage type, the coordinates of a
+// grid-stride index in a layout, the offset of a (broadcast) operand at those
+// coordinates, kernel heads, and the view of a region's nodes whether they
+// sit in the graph or in a Fused node's body.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/codegen.h"
+
+namespace acnn::cuda {
+
+const char* ctype(DType t);
+// A float expression reading ptr[off]; a statement writing float v to ptr[off].
+std::string load(DType t, const std::string& ptr, const std::string& off);
+std::string store(DType t, const std::string& ptr, const std::string& off, const std::string& v);
+// "unsigned int" when n fits 31 bits, else "unsigned long long".
+std::string index_type(int64_t n);
+// Statements defining c0..c{r-1}, the logical coordinates of the grid index
+// `i` enumerating `space` in layout l's memory order.
+std::string coord_code(const Shape& space, DevLayout l, const std::string& T);
+// The element offset of a tensor of shape s (numpy-broadcast to `space`,
+// stored in layout l) at the coordinates c*.
+std::string offset_in_space(const Shape& s, DevLayout l, const Shape& space);
+// Whether reading that tensor needs coordinates (not i, not a scalar).
+bool needs_coords(const Shape& s, DevLayout l, const Shape& space, DevLayout space_l);
+// "0", "i" or offset_in_space().
+std::string access(const Shape& s, DevLayout l, const Shape& space, DevLayout space_l);
+std::string kernel_head(const std::string& name, const std::vector<std::string>& params);
+std::string grid_loop(const std::string& T, int64_t n);
+
+// The float expression of an elementwise op over operand expressions.
+std::string op_expr(const ir::Node& n, const std::vector<std::string>& a, DType out);
+std::string scalar_expr(const std::string& name, const ScalarIndex& sc);
+
+// A region's nodes, wherever they live: in the graph (Region) or in the body
+// of a Fused node (FusedRegion: body Input nodes are the inputs by index).
+struct RegionView {
+  const ir::Graph* g = nullptr;
+  std::vector<const ir::Node*> nodes;    // computed, in order
+  std::vector<const ir::Node*> inlined;  // runtime scalars, random, body constants
+  std::vector<ir::ValueId> inputs, outputs;
+};
+RegionView region_view(const ir::Graph& g, const Unit& u);
+std::string region_body(const RegionView& r, const std::vector<std::string>& input_expr,
+                        const std::function<std::string(const ir::Node&)>& random_index, const ScalarIndex& sc,
+                        std::map<ir::ValueId, std::string>* names);
+
+}  // namespace acnn::cuda

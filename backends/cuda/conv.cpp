@@ -1,0 +1,196 @@
+// Convolutions on cuDNN (legacy API): forward, backward data and backward
+// filter. Tensors and filters are NHWC in the activation type (bf16/fp16
+// under mixed precision, with fp32 accumulation and tensor-core math; fp32
+// with FMA math, so fp32 runs match the reference closely). The algorithm is
+// chosen once per distinct problem when the graph is compiled, by measuring
+// (cudnnFind*; set ACNN_CUDNN_FIND=0 for cuDNN's heuristics instead), among
+// algorithms whose workspace fits the limit (ACNN_CUDNN_WORKSPACE_MB, default
+// 1024); the choice is cached per process. NHWC is tried first, NCHW when
+// cuDNN has no NHWC algorithm for a problem. Padding is symmetric here:
+// lower_for_device() made asymmetric padding explicit.
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "backends/cuda/ops.h"
+#include "compiler/ir/op.h"
+#include "compiler/ops/common.h"
+
+namespace acnn::cuda {
+
+namespace {
+
+enum class Dir { Fwd, BwdData, BwdFilter };
+
+struct Choice {
+  int algo = 0;
+  size_t workspace = 0;
+  float ms = 0;
+};
+
+std::mutex g_cache_mutex;
+std::map<std::string, Choice> g_cache;
+
+size_t workspace_limit() {
+  const char* e = std::getenv("ACNN_CUDNN_WORKSPACE_MB");
+  size_t mb = e && *e ? std::strtoull(e, nullptr, 10) : 1024;
+  return mb << 20;
+}
+
+bool find_enabled() {
+  const char* e = std::getenv("ACNN_CUDNN_FIND");
+  return !(e && std::string(e) == "0");
+}
+
+template <class Perf>
+Choice pick(const Perf* perf, int n, size_t limit, const char* what) {
+  for (int i = 0; i < n; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit)
+      return Choice{static_cast<int>(perf[i].algo), perf[i].memory, perf[i].time};
+  fail(what, "cuDNN offers no algorithm within the workspace limit");
+}
+
+class ConvKernel final : public DevKernel {
+ public:
+  ConvKernel(KernelRequest& r) : dev_(r.dev) {
+    const ir::Node& n = r.g.node(r.unit.nodes[0]);
+    dir_ = n.op == ir::OpKind::Conv2d ? Dir::Fwd : n.op == ir::OpKind::Conv2dBackwardData ? Dir::BwdData : Dir::BwdFilter;
+    ops::ConvGeom c;
+    std::string err = ops::conv_geom(n.attrs, &c);
+    if (!err.empty() || c.pt != c.pb || c.pl != c.pr) fail("conv2d", "unsupported geometry (asymmetric padding left)");
+    Shape xs, ws, ys;
+    switch (dir_) {
+      case Dir::Fwd: xs = r.g.type(n.inputs[0]).shape, ws = r.g.type(n.inputs[1]).shape, ys = r.g.type(n.outputs[0]).shape; break;
+      case Dir::BwdData: ys = r.g.type(n.inputs[0]).shape, ws = r.g.type(n.inputs[1]).shape, xs = r.g.type(n.outputs[0]).shape; break;
+      case Dir::BwdFilter: xs = r.g.type(n.inputs[0]).shape, ys = r.g.type(n.inputs[1]).shape, ws = r.g.type(n.outputs[0]).shape; break;
+    }
+    // One element type for x, w and y: the activation type of the data path.
+    DType t = dir_ == Dir::BwdFilter ? r.in[0].dtype : r.out[0].dtype;
+    if (t != DType::F16 && t != DType::BF16) t = DType::F32;
+    dt_ = t;
+    ACNN_CUDA(cudnnCreateTensorDescriptor(&x_));
+    ACNN_CUDA(cudnnCreateTensorDescriptor(&y_));
+    ACNN_CUDA(cudnnCreateFilterDescriptor(&w_));
+    ACNN_CUDA(cudnnCreateConvolutionDescriptor(&conv_));
+    auto i = [](int64_t v) { return static_cast<int>(v); };
+    ACNN_CUDA(cudnnSetConvolution2dDescriptor(conv_, i(c.pt), i(c.pl), i(c.sh), i(c.sw), i(c.dh), i(c.dw),
+                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    ACNN_CUDA(cudnnSetConvolutionGroupCount(conv_, i(c.groups)));
+    cudnnMathType_t math = t == DType::F32 ? (r.precision == Precision::FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH)
+                                           : CUDNN_TENSOR_OP_MATH;
+    ACNN_CUDA(cudnnSetConvolutionMathType(conv_, math));
+    // NHWC first (tensor cores); NCHW when cuDNN has no NHWC algorithm for
+    // this problem (the runner then converts the operands).
+    std::string why;
+    for (DevLayout l : {DevLayout::NHWC, DevLayout::Plain}) {
+      cudnnTensorFormat_t tf = l == DevLayout::NHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+      ACNN_CUDA(cudnnSetTensor4dDescriptor(x_, tf, cudnn_type(t), i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3])));
+      ACNN_CUDA(cudnnSetTensor4dDescriptor(y_, tf, cudnn_type(t), i(ys[0]), i(ys[1]), i(ys[2]), i(ys[3])));
+      ACNN_CUDA(cudnnSetFilter4dDescriptor(w_, cudnn_type(t), tf, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])));
+      std::ostringstream key;
+      key << static_cast<int>(dir_) << "|" << dtype_name(t) << "|" << static_cast<int>(l) << "|" << shape_str(xs)
+          << shape_str(ws) << shape_str(ys) << "|" << c.pt << "," << c.pl << "," << c.sh << "," << c.sw << "," << c.dh
+          << "," << c.dw << "," << c.groups << "|" << math;
+      try {
+        std::lock_guard<std::mutex> lock(g_cache_mutex);
+        auto it = g_cache.find(key.str());
+        if (it == g_cache.end()) it = g_cache.emplace(key.str(), choose()).first;
+        choice_ = it->second;
+        layout_ = l;
+        why.clear();
+        break;
+      } catch (const std::runtime_error& e) {
+        why += std::string(why.empty() ? "" : "; ") + (l == DevLayout::NHWC ? "nhwc: " : "nchw: ") + e.what();
+      }
+    }
+    if (!why.empty()) throw std::runtime_error("cuDNN cannot run " + std::string(ir::op_name(n.op)) + " " +
+                                               shape_str(xs) + " * " + shape_str(ws) + " in " + dtype_name(t) + ": " + why);
+    const Format f{t, layout_};
+    for (Format& in : r.in) in = f;
+    r.out[0] = f;
+    label_ = (dir_ == Dir::Fwd ? "cudnn:conv fwd" : dir_ == Dir::BwdData ? "cudnn:conv bwd-data" : "cudnn:conv bwd-filter") +
+             std::string(" algo ") + std::to_string(choice_.algo) + " " + dtype_name(t) +
+             (layout_ == DevLayout::NHWC ? " nhwc" : " nchw");
+  }
+
+  ~ConvKernel() override {
+    cudnnDestroyConvolutionDescriptor(conv_);
+    cudnnDestroyFilterDescriptor(w_);
+    cudnnDestroyTensorDescriptor(y_);
+    cudnnDestroyTensorDescriptor(x_);
+  }
+
+  size_t workspace_bytes() const override { return choice_.workspace; }
+
+  void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
+    const float one = 1.0f, zero = 0.0f;
+    cudnnHandle_t h = dev_.cudnn;
+    switch (dir_) {
+      case Dir::Fwd:
+        ACNN_CUDA(cudnnConvolutionForward(h, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
+                                          static_cast<cudnnConvolutionFwdAlgo_t>(choice_.algo), c.workspace,
+                                          choice_.workspace, &zero, y_, out[0].ptr));
+        break;
+      case Dir::BwdData:
+        ACNN_CUDA(cudnnConvolutionBackwardData(h, &one, w_, in[1].ptr, y_, in[0].ptr, conv_,
+                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(choice_.algo), c.workspace,
+                                               choice_.workspace, &zero, x_, out[0].ptr));
+        break;
+      case Dir::BwdFilter:
+        ACNN_CUDA(cudnnConvolutionBackwardFilter(h, &one, x_, in[0].ptr, y_, in[1].ptr, conv_,
+                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice_.algo), c.workspace,
+                                                 choice_.workspace, &zero, w_, out[0].ptr));
+        break;
+    }
+  }
+
+  std::string describe() const override { return label_; }
+
+ private:
+  // Measures (or asks the heuristics for) the fastest algorithm that fits.
+  Choice choose() {
+    const size_t limit = workspace_limit();
+    constexpr int kMax = 16;
+    int n = 0;
+    cudnnHandle_t h = dev_.cudnn;
+    const bool find = find_enabled();
+    switch (dir_) {
+      case Dir::Fwd: {
+        cudnnConvolutionFwdAlgoPerf_t perf[kMax];
+        if (find) ACNN_CUDA(cudnnFindConvolutionForwardAlgorithm(h, x_, w_, conv_, y_, kMax, &n, perf));
+        else ACNN_CUDA(cudnnGetConvolutionForwardAlgorithm_v7(h, x_, w_, conv_, y_, kMax, &n, perf));
+        return pick(perf, n, limit, "cudnn conv forward");
+      }
+      case Dir::BwdData: {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
+        if (find) ACNN_CUDA(cudnnFindConvolutionBackwardDataAlgorithm(h, w_, y_, conv_, x_, kMax, &n, perf));
+        else ACNN_CUDA(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w_, y_, conv_, x_, kMax, &n, perf));
+        return pick(perf, n, limit, "cudnn conv backward data");
+      }
+      case Dir::BwdFilter: {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
+        if (find) ACNN_CUDA(cudnnFindConvolutionBackwardFilterAlgorithm(h, x_, y_, conv_, w_, kMax, &n, perf));
+        else ACNN_CUDA(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x_, y_, conv_, w_, kMax, &n, perf));
+        return pick(perf, n, limit, "cudnn conv backward filter");
+      }
+    }
+    return {};
+  }
+
+  Device& dev_;
+  Dir dir_;
+  DType dt_;
+  DevLayout layout_ = DevLayout::NHWC;
+  cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
+  cudnnFilterDescriptor_t w_ = nullptr;
+  cudnnConvolutionDescriptor_t conv_ = nullptr;
+  Choice choice_;
+  std::string label_;
+};
+
+}  // namespace
+
+std::unique_ptr<DevKernel> make_conv(KernelRequest& r) { return std::make_unique<ConvKernel>(r); }
+
+}  // namespace acnn::cuda

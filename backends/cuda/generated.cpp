@@ -1,0 +1,300 @@
+// Generated kernels at run time: the Program (one NVRTC compile per graph,
+// loaded with cudaLibraryLoadData), launchers for regions, gathers and
+// conversions, multi-tensor update groups, and the small utility kernels of
+// the runner (device copies, fp16 loss scaling).
+#include <cstring>
+#include <sstream>
+
+#include "backends/cuda/codegen_util.h"
+#include "backends/cuda/kernels.h"
+#include "backends/cuda/nvrtc.h"
+#include "backends/cuda/ops.h"
+#include "compiler/ir/op.h"
+
+namespace acnn::cuda {
+
+// ---------------------------------------------------------------- Program
+
+GenFn* Program::add(const GenKernel& k) {
+  // Equal code (the name aside) compiles once.
+  std::string key = k.source;
+  size_t at = key.find(k.name);
+  if (at != std::string::npos) key.replace(at, k.name.size(), "@");
+  auto it = by_code_.find(key);
+  if (it != by_code_.end()) return it->second;
+  fns_.push_back(GenFn{k.name, nullptr});
+  source_ += k.source;
+  return by_code_[key] = &fns_.back();
+}
+
+void Program::compile(int arch) {
+  if (fns_.empty()) return;
+  NvrtcResult r = nvrtc_compile(prelude() + source_, arch);
+  seconds_ = r.seconds;
+  cached_ = r.from_cache;
+  ACNN_CUDA(cudaLibraryLoadData(&lib_, r.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+  for (GenFn& f : fns_) ACNN_CUDA(cudaLibraryGetKernel(&f.fn, lib_, f.name.c_str()));
+}
+
+Program::~Program() {
+  if (lib_) cudaLibraryUnload(lib_);
+}
+
+namespace {
+
+void launch_gen(const GenFn* f, unsigned int grid, std::vector<void*>& ptrs, LaunchCtx& c) {
+  std::vector<void*> args;
+  const void* P = c.params;
+  void* S = c.status;
+  args.push_back(const_cast<void**>(&P));
+  args.push_back(&S);
+  for (void*& p : ptrs) args.push_back(&p);
+  ACNN_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(f->fn), dim3(grid), dim3(256), args.data(), 0, c.stream));
+}
+
+// A generated grid-stride kernel over its operands' pointers.
+class GenLaunch final : public DevKernel {
+ public:
+  GenLaunch(GenFn* f, int64_t elements, std::string what, std::vector<std::vector<bool>> aligned = {})
+      : f_(f), n_(elements), what_(std::move(what)), aligned_(std::move(aligned)) {}
+  void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
+    ptrs_.clear();
+    for (const DevTensor& t : in) ptrs_.push_back(t.ptr);
+    for (const DevTensor& t : out) ptrs_.push_back(t.ptr);
+    launch_gen(f_, c.dev.blocks_for(n_), ptrs_, c);
+  }
+  std::string describe() const override { return what_; }
+  bool aligned(int i, int j) const {
+    return i < static_cast<int>(aligned_.size()) && j < static_cast<int>(aligned_[i].size()) && aligned_[i][j];
+  }
+
+ private:
+  GenFn* f_;
+  int64_t n_;
+  std::string what_;
+  std::vector<std::vector<bool>> aligned_;  // [input][output]: same element order
+  std::vector<void*> ptrs_;
+};
+
+// One launch for every member of an update group: tables of AcnnItem (the
+// member's pointers) and AcnnChunk (one block per kUpdateChunk elements).
+class GroupLaunch final : public DevKernel {
+ public:
+  GroupLaunch(GenFn* f, std::vector<std::pair<int, int>> io, std::vector<int64_t> sizes, std::vector<bool> full_in,
+              std::string what)
+      : f_(f), io_(std::move(io)), sizes_(std::move(sizes)), full_in_(std::move(full_in)), what_(std::move(what)) {
+    for (size_t m = 0; m < io_.size(); ++m) {
+      for (int i = 0; i < io_[m].first; ++i) in_member_.push_back(static_cast<int>(m));
+      for (int o = 0; o < io_[m].second; ++o) out_member_.push_back(static_cast<int>(m));
+    }
+    for (size_t m = 0; m < sizes_.size(); ++m)
+      for (int64_t b = 0; b < sizes_[m]; b += kUpdateChunk) chunks_.push_back(AcnnChunk{static_cast<unsigned int>(m), 0, static_cast<unsigned long long>(b)});
+  }
+  size_t state_bytes() const override { return sizes_.size() * sizeof(AcnnItem) + chunks_.size() * sizeof(AcnnChunk); }
+  void bind_state(void* p) override { state_ = static_cast<char*>(p); }
+  void prepare(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, Device& d) override {
+    std::vector<AcnnItem> items(sizes_.size());
+    size_t ii = 0, oo = 0;
+    for (size_t m = 0; m < sizes_.size(); ++m) {
+      AcnnItem& it = items[m];
+      std::memset(&it, 0, sizeof it);
+      int k = 0;
+      for (int i = 0; i < io_[m].first; ++i) it.ptr[k++] = in[ii++].ptr;
+      for (int o = 0; o < io_[m].second; ++o) it.ptr[k++] = out[oo++].ptr;
+      it.n = static_cast<unsigned long long>(sizes_[m]);
+    }
+    ACNN_CUDA(cudaMemcpy(state_, items.data(), items.size() * sizeof(AcnnItem), cudaMemcpyHostToDevice));
+    ACNN_CUDA(cudaMemcpy(state_ + items.size() * sizeof(AcnnItem), chunks_.data(), chunks_.size() * sizeof(AcnnChunk),
+                         cudaMemcpyHostToDevice));
+  }
+  void launch(const std::vector<DevTensor>&, const std::vector<DevTensor>&, LaunchCtx& c) override {
+    if (chunks_.empty()) return;
+    std::vector<void*> ptrs{state_, state_ + sizes_.size() * sizeof(AcnnItem)};
+    launch_gen(f_, static_cast<unsigned int>(chunks_.size()), ptrs, c);
+  }
+  std::string describe() const override { return what_; }
+  // Input i and output j belong to one member and input i is full-size.
+  bool aligned(int i, int j) const {
+    return i < static_cast<int>(in_member_.size()) && j < static_cast<int>(out_member_.size()) && full_in_[i] &&
+           in_member_[i] == out_member_[j];
+  }
+
+ private:
+  GenFn* f_;
+  std::vector<std::pair<int, int>> io_;  // per member: inputs, outputs
+  std::vector<int64_t> sizes_;
+  std::vector<bool> full_in_;
+  std::vector<int> in_member_, out_member_;
+  std::vector<AcnnChunk> chunks_;
+  std::string what_;
+  char* state_ = nullptr;
+};
+
+class CopyKernel final : public DevKernel {
+ public:
+  CopyKernel(size_t bytes, bool unless_overflow) : bytes_(bytes), unless_overflow_(unless_overflow) {}
+  void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
+    if (in[0].ptr == out[0].ptr) return;
+    if (unless_overflow_) kernels::copy_unless_overflow(out[0].ptr, in[0].ptr, bytes_, c.status, c.stream);
+    else ACNN_CUDA(cudaMemcpyAsync(out[0].ptr, in[0].ptr, bytes_, cudaMemcpyDeviceToDevice, c.stream));
+  }
+  std::string describe() const override {
+    return "cuda:copy " + std::to_string(bytes_) + " B" + (unless_overflow_ ? " unless overflow" : "");
+  }
+
+ private:
+  size_t bytes_;
+  bool unless_overflow_;
+};
+
+class StatusKernel final : public DevKernel {
+ public:
+  explicit StatusKernel(bool clear) : clear_(clear) {}
+  void launch(const std::vector<DevTensor>&, const std::vector<DevTensor>&, LaunchCtx& c) override {
+    if (clear_) kernels::clear_overflow(c.status, c.stream);
+    else kernels::loss_scale_update(c.status, c.stream);
+  }
+  std::string describe() const override { return clear_ ? "cuda:clear_overflow" : "cuda:loss_scale_update"; }
+
+ private:
+  bool clear_;
+};
+
+class NonfiniteCheck final : public DevKernel {
+ public:
+  size_t state_bytes() const override { return state_size_; }
+  void bind_state(void* p) override { state_ = static_cast<char*>(p); }
+  void prepare(const std::vector<DevTensor>& in, const std::vector<DevTensor>&, Device&) override {
+    std::vector<AcnnItem> items(in.size());
+    chunks_.clear();
+    for (size_t i = 0; i < in.size(); ++i) {
+      std::memset(&items[i], 0, sizeof(AcnnItem));
+      items[i].ptr[0] = in[i].ptr;
+      items[i].n = static_cast<unsigned long long>(in[i].numel());
+      items[i].pad = in[i].fmt.dtype == DType::F16 ? 1 : in[i].fmt.dtype == DType::BF16 ? 2 : 0;
+      for (int64_t b = 0; b < in[i].numel(); b += kernels::kCheckChunk)
+        chunks_.push_back(AcnnChunk{static_cast<unsigned int>(i), 0, static_cast<unsigned long long>(b)});
+    }
+    if (items.size() * sizeof(AcnnItem) + chunks_.size() * sizeof(AcnnChunk) > state_size_)
+      throw std::logic_error("nonfinite check: tables larger than sized");
+    ACNN_CUDA(cudaMemcpy(state_, items.data(), items.size() * sizeof(AcnnItem), cudaMemcpyHostToDevice));
+    ACNN_CUDA(cudaMemcpy(state_ + items.size() * sizeof(AcnnItem), chunks_.data(), chunks_.size() * sizeof(AcnnChunk),
+                         cudaMemcpyHostToDevice));
+    items_ = items.size();
+  }
+  void launch(const std::vector<DevTensor>&, const std::vector<DevTensor>&, LaunchCtx& c) override {
+    kernels::nonfinite_check(reinterpret_cast<const AcnnItem*>(state_),
+                             reinterpret_cast<const AcnnChunk*>(state_ + items_ * sizeof(AcnnItem)),
+                             static_cast<int64_t>(chunks_.size()), c.status, c.stream);
+  }
+  std::string describe() const override { return "cuda:nonfinite_check"; }
+  // Sized before prepare() from the operands' element counts.
+  void size_for(const std::vector<int64_t>& numels) {
+    size_t chunks = 0;
+    for (int64_t n : numels) chunks += static_cast<size_t>((n + kernels::kCheckChunk - 1) / kernels::kCheckChunk);
+    state_size_ = numels.size() * sizeof(AcnnItem) + chunks * sizeof(AcnnChunk);
+  }
+
+ private:
+  size_t state_size_ = 0, items_ = 0;
+  char* state_ = nullptr;
+  std::vector<AcnnChunk> chunks_;
+};
+
+std::string unit_label(const ir::Graph& g, const Unit& u) {
+  std::ostringstream os;
+  int shown = 0;
+  for (ir::NodeId n : u.nodes) {
+    if (shown++ == 4) {
+      os << ",...";
+      break;
+    }
+    os << (shown > 1 ? "," : "") << ir::op_name(g.node(n).op);
+  }
+  return os.str();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- factories
+
+std::vector<ir::ValueId> unit_inputs(const Unit& u) {
+  if (u.kind != UnitKind::UpdateGroup) return u.inputs;
+  std::vector<ir::ValueId> r;
+  for (const Unit& m : u.members) r.insert(r.end(), m.inputs.begin(), m.inputs.end());
+  return r;
+}
+
+std::vector<ir::ValueId> unit_outputs(const Unit& u) {
+  if (u.kind != UnitKind::UpdateGroup) return u.outputs;
+  std::vector<ir::ValueId> r;
+  for (const Unit& m : u.members) r.insert(r.end(), m.outputs.begin(), m.outputs.end());
+  return r;
+}
+
+std::unique_ptr<DevKernel> make_generated(KernelRequest& r) {
+  const Unit& u = r.unit;
+  static int counter = 0;
+  std::string name = "acnn_k" + std::to_string(counter++);
+  if (u.kind == UnitKind::UpdateGroup) {
+    // Members run flat; the first member's code serves all (their keys agree).
+    const Unit& m0 = u.members[0];
+    size_t ni = m0.inputs.size(), no = m0.outputs.size();
+    std::vector<Format> in0(r.in.begin(), r.in.begin() + ni), out0(r.out.begin(), r.out.begin() + no);
+    GenKernel k = gen_update_group(r.g, m0, in0, out0, r.scalars, r.skip_on_overflow, name);
+    std::vector<std::pair<int, int>> io;
+    std::vector<int64_t> sizes;
+    std::vector<bool> full;
+    for (const Unit& m : u.members) {
+      io.emplace_back(static_cast<int>(m.inputs.size()), static_cast<int>(m.outputs.size()));
+      sizes.push_back(numel(m.space));
+      for (ir::ValueId v : m.inputs) full.push_back(numel(r.g.type(v).shape) == numel(m.space) && numel(m.space) > 1);
+    }
+    return std::make_unique<GroupLaunch>(r.program.add(k), std::move(io), std::move(sizes), std::move(full),
+                                         "nvrtc:update_group x" + std::to_string(u.members.size()) + (u.optimizer ? " (sgd)" : ""));
+  }
+  if (u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion) {
+    GenKernel k = gen_region(r.g, u, r.in, r.out, r.scalars, name, r.skip_on_overflow);
+    // Which inputs are read at the element each output is written.
+    RegionView v = region_view(r.g, u);
+    std::vector<std::vector<bool>> aligned(r.in.size(), std::vector<bool>(r.out.size(), false));
+    const DevLayout sl = r.out.empty() ? DevLayout::Plain : canonical(r.out[0].layout, u.space);
+    for (size_t i = 0; i < r.in.size(); ++i)
+      for (size_t j = 0; j < r.out.size(); ++j) {
+        const Shape& si = v.g->type(v.inputs[i]).shape;
+        aligned[i][j] = si == u.space && numel(si) > 1 && !needs_coords(si, r.in[i].layout, u.space, sl) &&
+                        !needs_coords(u.space, r.out[j].layout, u.space, sl) && dtype_size(r.in[i].dtype) == dtype_size(r.out[j].dtype);
+      }
+    std::string what = u.kind == UnitKind::FusedRegion ? "nvrtc:fused " + r.g.node(u.nodes[0]).attrs.s("label")
+                                                       : "nvrtc:" + (u.nodes.empty() ? std::string("source") : unit_label(r.g, u));
+    return std::make_unique<GenLaunch>(r.program.add(k), k.elements, what, std::move(aligned));
+  }
+  const ir::Node& n = r.g.node(u.nodes[0]);
+  GenKernel k = gen_gather(r.g, n, r.in, r.out[0], name);
+  return std::make_unique<GenLaunch>(r.program.add(k), k.elements, std::string("nvrtc:") + ir::op_name(n.op));
+}
+
+std::unique_ptr<DevKernel> make_convert(Program& p, const Shape& s, const Format& from, const Format& to) {
+  static int counter = 0;
+  GenKernel k = gen_convert(s, from, to, "acnn_cvt" + std::to_string(counter++));
+  return std::make_unique<GenLaunch>(p.add(k), k.elements, "nvrtc:convert " + format_str(from) + "->" + format_str(to));
+}
+
+std::unique_ptr<DevKernel> make_copy(size_t bytes, bool unless_overflow) {
+  return std::make_unique<CopyKernel>(bytes, unless_overflow);
+}
+std::unique_ptr<DevKernel> make_clear_overflow() { return std::make_unique<StatusKernel>(true); }
+std::unique_ptr<DevKernel> make_loss_scale_update() { return std::make_unique<StatusKernel>(false); }
+std::unique_ptr<DevKernel> make_nonfinite_check() { return std::make_unique<NonfiniteCheck>(); }
+
+void size_nonfinite_check(DevKernel& k, const std::vector<int64_t>& numels) {
+  dynamic_cast<NonfiniteCheck&>(k).size_for(numels);
+}
+
+bool reads_in_place(const DevKernel& k, int i, int j) {
+  if (auto* g = dynamic_cast<const GenLaunch*>(&k)) return g->aligned(i, j);
+  if (auto* g = dynamic_cast<const GroupLaunch*>(&k)) return g->aligned(i, j);
+  return false;
+}
+
+}  // namespace acnn::cuda

@@ -1,0 +1,158 @@
+// The device-independent half of the CUDA backend: how a graph is laid out in
+// device memory and cut into kernels, decided without touching a GPU (and
+// unit-tested on machines without one). Three steps:
+//  1. expand_fused(): Fused nodes whose kind the backend has no dedicated
+//     kernel for (conv, batchnorm_backward, unknown kinds, bodies it cannot
+//     generate code for) are inlined back into the graph, so every node the
+//     fusion pass made either runs as one kernel or as its parts.
+//  2. assign_formats(): the precision-lowering step. Each value gets a storage
+//     Format: an element type and a layout (plain row-major, or NHWC for 4-D
+//     tensors). Under mixed_bf16/mixed_fp16 the activations (4-D float values
+//     computed from the image, forward and backward) are stored in bf16/fp16;
+//     parameters, optimizer and BN state, weight gradients, statistics, loss
+//     and logits stay fp32 (fp32 master weights; every kernel accumulates in
+//     fp32). Kernels may ask for an input in another format; the runner then
+//     inserts a conversion (e.g. the fp32 master weight cast to bf16 for cuDNN).
+//  3. form_units(): nodes grouped into kernel units: maximal chains of
+//     elementwise ops over one iteration space become one generated kernel
+//     (Region), regions that only produce state updates and share their code
+//     become one multi-tensor launch (UpdateGroup: the SGD step of every
+//     parameter at once, BN running statistics), everything else is one
+//     node per unit. Fused nodes of kind "elementwise" and "optimizer" join
+//     the same machinery with their bodies as the code.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+#include "runtime/tensor.h"
+
+namespace acnn::cuda {
+
+enum class DevLayout : uint8_t { Plain, NHWC };
+
+struct Format {
+  DType dtype = DType::F32;
+  DevLayout layout = DevLayout::Plain;
+  bool operator==(const Format& o) const { return dtype == o.dtype && layout == o.layout; }
+  bool operator!=(const Format& o) const { return !(*this == o); }
+};
+
+// NHWC of a 4-D shape whose C is 1 or whose H*W is 1 is the memory order of
+// plain; canonical() reports such layouts (and NHWC of other ranks) as Plain.
+DevLayout canonical(DevLayout l, const Shape& s);
+Format canonical(Format f, const Shape& s);
+bool same_format(const Format& a, const Format& b, const Shape& s);
+// For each physical axis, outermost first, the logical axis stored there.
+std::vector<int> physical_axes(DevLayout l, size_t rank);
+// The element stride in memory of each logical axis.
+std::vector<int64_t> logical_strides(const Shape& s, DevLayout l);
+std::string format_str(const Format& f);  // "bf16/nhwc"
+size_t format_bytes(const Shape& s, const Format& f);
+
+enum class Precision { FP32, BF16, FP16 };
+bool parse_precision(const std::string& s, Precision* out);  // fp32 | mixed_bf16 | mixed_fp16
+DType activation_dtype(Precision p);                          // F32, BF16, F16
+
+// Host-side conversions between plain tensors and device formats (for
+// persistent tensors, constants and outputs): `bytes` holds a tensor of
+// logical shape s in format f.
+Tensor host_to_plain(const void* bytes, const Shape& s, const Format& f, DType logical);
+std::vector<uint8_t> host_from_plain(const Tensor& t, const Format& f);
+
+// ---------------------------------------------------------------- formats
+
+struct FormatPlan {
+  std::vector<Format> preferred;  // per value: the format its producer writes
+  std::vector<bool> activation;   // per value: an activation (half under mixed precision)
+  int activations = 0;            // count of values stored in half precision
+};
+
+// The graph must be compacted (no dead nodes).
+FormatPlan assign_formats(const ir::Graph& g, Precision p);
+
+// ---------------------------------------------------------------- fused nodes
+
+// Whether a Fused node of this kind and body runs as one kernel on the GPU.
+bool fused_runs_whole(const ir::Node& n);
+// Inlines every Fused node for which fused_runs_whole() is false; returns the
+// number inlined. The graph is compacted afterwards. The backend's own
+// kernels cover what the other kinds fuse: batch norm's normalization, add
+// and ReLU land in one generated kernel after lower_for_device(), and a conv
+// bias or epilogue joins the elementwise kernel after the convolution.
+int expand_fused(ir::Graph& g);
+
+// Rewrites that move work into generated kernels (rewrite.cpp): batch norm
+// split into its statistics and elementwise normalization, conv bias as an
+// add, asymmetric conv padding made explicit, relu_backward reading the relu
+// output. Returns the number of rewrites; the graph is compacted afterwards.
+int lower_for_device(ir::Graph& g);
+
+// ---------------------------------------------------------------- units
+
+// Ops a generated elementwise kernel computes (unary, binary, cast,
+// broadcast_to, if_training, and the sources it can inline).
+bool ew_op(ir::OpKind k);
+// Sources a generated kernel computes in place instead of reading memory.
+bool inlinable_source(ir::OpKind k);
+
+enum class UnitKind : uint8_t {
+  Source,       // Input/Param/State/Constant: memory, no kernel
+  Node,         // one node with a dedicated kernel (conv, bn, pool, ...)
+  Region,       // generated elementwise kernel over `space`
+  FusedRegion,  // a Fused "elementwise" node: generated from its body
+  UpdateGroup,  // one multi-tensor launch over several update regions
+};
+
+struct Unit {
+  UnitKind kind = UnitKind::Node;
+  std::vector<ir::NodeId> nodes;      // in graph order (Region: the computed nodes)
+  std::vector<ir::NodeId> inlined;    // Region: sources recomputed inside (runtime scalars, random)
+  std::vector<ir::ValueId> inputs;    // values read from memory, distinct, in first-use order
+  std::vector<ir::ValueId> outputs;   // values written to memory
+  Shape space;                        // Region: the iteration space (every computed value's shape)
+  std::vector<Unit> members;          // UpdateGroup: the member regions, one launch for all
+  bool optimizer = false;             // UpdateGroup/Region: writes a parameter (skipped on fp16 overflow)
+  std::string code_key;               // Region: the generated code minus names (UpdateGroup batching)
+};
+
+struct UnitPlan {
+  std::vector<Unit> units;            // in execution order
+  std::vector<int> unit_of_node;      // -1: none (dead or inlined everywhere)
+  std::vector<int> producer_unit;     // per value: the unit writing it (-1: none / inlined)
+};
+
+struct UnitOptions {
+  bool fuse_elementwise = true;       // grow regions beyond one node
+  bool group_updates = true;          // batch update regions into multi-tensor launches
+};
+
+// Cuts the (compacted) graph into units. `needed` marks nodes that reach an
+// output or update (others are skipped). `key_of` gives a region's code key
+// (the codegen text with names stripped; see codegen.h), used to batch update
+// regions; null: never batch.
+UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& needed, const UnitOptions& o,
+                    std::string (*key_of)(const ir::Graph&, const Unit&, const FormatPlan&), const FormatPlan& formats);
+
+// Nodes whose results reach a graph output or a state update.
+std::vector<bool> needed_nodes(const ir::Graph& g);
+
+// The whole device-independent plan of a graph: a lowered copy (Fused nodes
+// expanded where needed, lower_for_device() applied), its formats and units.
+// Throws std::runtime_error naming the first node the GPU cannot run (f64
+// tensors).
+struct DevicePlan {
+  std::unique_ptr<ir::Graph> graph;
+  Precision precision = Precision::FP32;
+  FormatPlan formats;
+  std::vector<bool> needed;
+  UnitPlan units;
+  int fused_expanded = 0, rewrites = 0;
+};
+DevicePlan plan_device(const ir::Graph& g, Precision p, const UnitOptions& o = {});
+
+}  // namespace acnn::cuda

@@ -1,0 +1,119 @@
+// NVRTC compilation with an on-disk cubin cache (see nvrtc.h).
+#include "backends/cuda/nvrtc.h"
+
+#include <nvrtc.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace acnn::cuda {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void check(nvrtcResult r, const char* what) {
+  if (r != NVRTC_SUCCESS) throw std::runtime_error(std::string("NVRTC: ") + what + ": " + nvrtcGetErrorString(r));
+}
+
+uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+fs::path cache_dir() {
+  if (const char* d = std::getenv("ACNN_CACHE_DIR"); d && *d) return fs::path(d);
+  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return fs::path(d) / "acnn" / "nvrtc";
+  if (const char* d = std::getenv("HOME"); d && *d) return fs::path(d) / ".cache" / "acnn" / "nvrtc";
+  return {};
+}
+
+// The log with the source lines it names ("prog.cu(12): error ...") quoted.
+std::string explain(const std::string& log, const std::string& source) {
+  std::vector<std::string> lines;
+  std::istringstream is(source);
+  for (std::string l; std::getline(is, l);) lines.push_back(l);
+  std::ostringstream os;
+  std::istringstream ls(log);
+  for (std::string l; std::getline(ls, l);) {
+    os << l << "\n";
+    size_t a = l.find("acnn.cu("), b = l.find(')', a);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    size_t n = std::strtoul(l.c_str() + a + 8, nullptr, 10);
+    if (n >= 1 && n <= lines.size()) os << "    | " << lines[n - 1] << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace
+
+std::string nvrtc_version() {
+  int major = 0, minor = 0;
+  check(nvrtcVersion(&major, &minor), "nvrtcVersion");
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+NvrtcResult nvrtc_compile(const std::string& source, int arch, bool use_cache) {
+  NvrtcResult res;
+  const std::string arch_opt = "--gpu-architecture=sm_" + std::to_string(arch);
+  std::vector<const char*> opts = {arch_opt.c_str(), "--std=c++17", "-default-device", "--fmad=true",
+                                   "--extra-device-vectorization"};
+  std::string key_text = source + "|" + nvrtc_version();
+  for (const char* o : opts) key_text += std::string("|") + o;
+  char key[17];
+  std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(fnv1a(key_text)));
+  fs::path dir = use_cache ? cache_dir() : fs::path();
+  fs::path file = dir.empty() ? fs::path() : dir / (std::string(key) + ".cubin");
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    if (in) {
+      res.cubin.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      if (!res.cubin.empty()) {
+        res.from_cache = true;
+        return res;
+      }
+    }
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  nvrtcProgram prog;
+  check(nvrtcCreateProgram(&prog, source.c_str(), "acnn.cu", 0, nullptr, nullptr), "nvrtcCreateProgram");
+  nvrtcResult r = nvrtcCompileProgram(prog, static_cast<int>(opts.size()), opts.data());
+  size_t log_size = 0;
+  nvrtcGetProgramLogSize(prog, &log_size);
+  if (log_size > 1) {
+    res.log.resize(log_size);
+    nvrtcGetProgramLog(prog, res.log.data());
+    res.log.resize(log_size - 1);
+  }
+  if (r != NVRTC_SUCCESS) {
+    nvrtcDestroyProgram(&prog);
+    throw std::runtime_error("NVRTC could not compile the generated kernels (" + std::string(nvrtcGetErrorString(r)) +
+                             "):\n" + explain(res.log, source));
+  }
+  size_t n = 0;
+  check(nvrtcGetCUBINSize(prog, &n), "nvrtcGetCUBINSize");
+  res.cubin.resize(n);
+  check(nvrtcGetCUBIN(prog, res.cubin.data()), "nvrtcGetCUBIN");
+  nvrtcDestroyProgram(&prog);
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!file.empty()) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    fs::path tmp = dir / (std::string(key) + ".tmp" + std::to_string(::getpid()));
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      out.write(res.cubin.data(), static_cast<std::streamsize>(res.cubin.size()));
+    }
+    fs::rename(tmp, file, ec);
+    if (ec) fs::remove(tmp, ec);
+  }
+  return res;
+}
+
+}  // namespace acnn::cuda

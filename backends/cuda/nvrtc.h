@@ -1,0 +1,29 @@
+// Compiling generated CUDA C with NVRTC. One program per graph holds every
+// generated kernel (compiled once, in one NVRTC call); the cubin is cached on
+// disk under $ACNN_CACHE_DIR, else $XDG_CACHE_HOME/acnn/nvrtc, else
+// ~/.cache/acnn/nvrtc, keyed by a hash of the source, the options and the
+// NVRTC version, so recompiling an unchanged model skips NVRTC. Compiling
+// needs only libnvrtc, not a GPU (tests compile here); loading the cubin is
+// the runner's business (cudaLibraryLoadData, the runtime API).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace acnn::cuda {
+
+struct NvrtcResult {
+  std::vector<char> cubin;
+  std::string log;          // compiler messages (warnings included)
+  bool from_cache = false;
+  double seconds = 0;       // time spent compiling (0 when cached)
+};
+
+// Compiles `source` for sm_<arch> (e.g. 90). Throws std::runtime_error with
+// the log (and the numbered source lines it points at) on errors.
+NvrtcResult nvrtc_compile(const std::string& source, int arch, bool use_cache = true);
+
+// "13.0"
+std::string nvrtc_version();
+
+}  // namespace acnn::cuda

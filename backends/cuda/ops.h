@@ -1,0 +1,92 @@
+// Turning units into DevKernels. Program collects the generated kernels of a
+// graph (equal code shares one function), compiles them in one NVRTC call and
+// loads the cubin with the runtime API (cudaLibraryLoadData). make_kernel()
+// picks the implementation of a unit: generated code for regions, update
+// groups and gathers; cuDNN for convolutions (conv.cpp); cuBLASLt for matmul
+// (matmul.cpp); the hand-written kernels of kernels.cu for batch-norm
+// statistics, reductions, softmax and losses, pooling; and, for the rare node
+// nothing else takes, a host fallback that copies its operands to the CPU and
+// runs the reference kernel (it synchronizes, so such a graph is not captured).
+// The request says which formats the inputs have; the kernel answers which it
+// wants them in (the runner converts) and which it writes.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/codegen.h"
+#include "backends/cuda/common.h"
+
+namespace acnn::cuda {
+
+struct GenFn {
+  std::string name;
+  cudaKernel_t fn = nullptr;
+};
+
+class Program {
+ public:
+  // Registers a generated kernel (before compile()); returns its handle.
+  GenFn* add(const GenKernel& k);
+  // Compiles every registered kernel and resolves the handles.
+  void compile(int arch);
+  size_t kernels() const { return fns_.size(); }
+  double compile_seconds() const { return seconds_; }
+  bool from_cache() const { return cached_; }
+  const std::string& source() const { return source_; }
+  ~Program();
+
+ private:
+  std::deque<GenFn> fns_;
+  std::map<std::string, GenFn*> by_code_;
+  std::string source_;
+  cudaLibrary_t lib_ = nullptr;
+  double seconds_ = 0;
+  bool cached_ = false;
+};
+
+struct KernelRequest {
+  const ir::Graph& g;
+  const Unit& unit;
+  Device& dev;
+  Precision precision;
+  std::vector<Format> in;   // in: formats the inputs have; out: formats the kernel wants
+  std::vector<Format> out;  // in: preferred formats; out: formats the kernel writes
+  Program& program;
+  const ScalarIndex& scalars;
+  bool skip_on_overflow = false;  // fp16 loss scaling: an optimizer unit
+  std::function<DevKernel*(ir::NodeId)> kernel_of;  // kernels of earlier nodes (max-pool backward)
+};
+
+// The inputs and outputs of a unit as the runner binds them (an update
+// group: its members' operands one after the other).
+std::vector<ir::ValueId> unit_inputs(const Unit& u);
+std::vector<ir::ValueId> unit_outputs(const Unit& u);
+
+std::unique_ptr<DevKernel> make_kernel(KernelRequest& r);
+std::unique_ptr<DevKernel> make_convert(Program& p, const Shape& s, const Format& from, const Format& to);
+// A device-to-device copy of `bytes` (state updates that cannot run in place);
+// `unless_overflow`: skipped when the fp16 gradient check found an overflow.
+std::unique_ptr<DevKernel> make_copy(size_t bytes, bool unless_overflow = false);
+// fp16 loss scaling: clear the overflow flag; test the gradients; update the scale.
+std::unique_ptr<DevKernel> make_clear_overflow();
+std::unique_ptr<DevKernel> make_nonfinite_check();  // over all of its inputs
+void size_nonfinite_check(DevKernel& k, const std::vector<int64_t>& numels);  // before bind_state
+// Generated code for a region, update group or gather unit.
+std::unique_ptr<DevKernel> make_generated(KernelRequest& r);
+std::unique_ptr<DevKernel> make_loss_scale_update();
+// Whether kernel k reads input i at exactly the element it writes to output j
+// (then output j may alias input i: in-place state updates).
+bool reads_in_place(const DevKernel& k, int i, int j);
+
+// conv.cpp / matmul.cpp
+std::unique_ptr<DevKernel> make_conv(KernelRequest& r);
+std::unique_ptr<DevKernel> make_matmul(KernelRequest& r);
+// ops.cpp: the reference kernel on the host.
+std::unique_ptr<DevKernel> make_host_fallback(KernelRequest& r);
+
+}  // namespace acnn::cuda

@@ -1,0 +1,158 @@
+// The CUDA runner: a graph compiled for one GPU and run step after step.
+// Compilation (runner.cpp) plans the graph without the device (lowering.h),
+// makes one DevKernel per unit, inserts format conversions where a kernel
+// wants an input in another format (cached when the source never changes),
+// writes state updates in place when no later kernel reads the old value
+// (else copies them at the end of the step), packs every temporary into one
+// device arena by liveness (one cudaMalloc), and compiles the generated
+// kernels in one NVRTC call. Running (runner_run.cpp): feeds are copied into
+// pinned buffers and uploaded on a copy stream while the previous step may
+// still compute (two steps in flight, double-buffered feeds, parameters and
+// outputs); the step itself is captured once per buffer parity as a CUDA
+// graph and replayed; outputs come back through pinned memory. Persistent
+// tensors live on the device in their storage format and are converted on
+// the host when read or written through the Runner API.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/ops.h"
+#include "runtime/runner.h"
+
+namespace acnn::cuda {
+
+class CudaRunner final : public Runner {
+ public:
+  CudaRunner(const ir::Graph& g, const RunnerOptions& o);
+  ~CudaRunner() override;
+
+  std::string device() const override;
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& feeds, ExecContext& ctx) override;
+  void submit(const std::map<std::string, Tensor>& feeds, ExecContext& ctx) override;
+  std::map<std::string, Tensor> wait() override;
+  void synchronize() override;
+  void start_timer() override;
+  double stop_timer() override;
+
+  std::vector<std::string> persistent_names() const override;
+  bool has_persistent(const std::string& name) const override;
+  Tensor get_persistent(const std::string& name) const override;
+  void set_persistent(const std::string& name, const Tensor& value) override;
+
+  MemoryReport memory() const override;
+  std::string dump_plan() const override;
+  std::string time_report(int top) const override;
+
+ private:
+  enum class Home : uint8_t { Arena, Dedicated, Persistent, Feed, Constant, Alias };
+  struct Slot {
+    ir::ValueId value = ir::kNoValue;
+    Shape shape;
+    Format fmt;
+    size_t bytes = 0;
+    Home home = Home::Arena;
+    int alias_of = -1;   // Alias: the root slot
+    size_t offset = 0;   // Arena, Dedicated, Persistent, Feed: byte offset in its block
+    int first = -1, last = -1;
+    int index = -1;      // Persistent: index in persistent_; Feed: index in feeds_
+  };
+  struct Step {
+    std::unique_ptr<DevKernel> kernel;
+    std::vector<int> in, out;  // slots (-1: an output nobody reads)
+    bool cached = false;       // a conversion of an unchanging tensor: runs when its source changes
+    int version_of = -1;       // cached: the persistent read (-1: a constant)
+    int64_t cached_version = -1;
+    std::string scope;
+    bool optimizer = false;    // writes a parameter's update (skipped on fp16 overflow)
+    double seconds = 0;
+    int64_t calls = 0;
+  };
+  struct Persistent {
+    std::string name;
+    ir::ValueType type;
+    Format fmt;
+    int slot = -1;
+    int64_t version = 0;
+    bool updated = false;
+  };
+  struct Io {
+    std::string name;
+    ir::ValueType type;
+    int slot = -1;
+    size_t offset = 0;  // in the pinned (and, for feeds, device) staging buffer
+    size_t bytes = 0;
+  };
+
+  // runner.cpp: compilation
+  void compile(const ir::Graph& g);
+  int new_slot(ir::ValueId v, const Format& f, Home h);
+  int root(int s) const { return slots_[s].home == Home::Alias ? slots_[s].alias_of : s; }
+  int get_slot(ir::ValueId v, const Format& want);
+  void add_unit(int ui);
+  void add_gradient_check();
+  void place_updates();
+  void liveness();
+  void allocate();
+  void bind();
+  void upload_initial_values();
+
+  // runner_run.cpp
+  void* slot_ptr(int s, int parity) const;
+  void enqueue_steps(int parity, bool timed);
+  void run_cached_steps();
+  void launch_step_graph(int parity);
+
+  RunnerOptions opts_;
+  Precision precision_ = Precision::FP32;
+  std::shared_ptr<Device> dev_;
+  DevicePlan plan_;
+  Program program_;
+  ScalarIndex scalars_;
+  bool loss_scaling_ = false;
+  bool host_steps_ = false;  // a host fallback runs: no graph capture
+  bool graphs_ok_ = true;
+  std::vector<Slot> slots_;
+  std::vector<std::vector<int>> value_slots_;
+  std::vector<bool> used_;  // per value: read by a needed node, an output or an update
+  std::vector<Step> steps_;
+  std::vector<DevKernel*> node_kernel_;
+  std::vector<Persistent> persistent_;
+  std::map<std::string, int> persistent_index_;
+  std::vector<Io> feeds_, outputs_;
+  struct Update {
+    int persistent, source;
+  };
+  std::vector<Update> updates_;
+  int inplace_updates_ = 0, copied_updates_ = 0;
+
+  // Device memory: one block each, sizes in bytes.
+  char *arena_ = nullptr, *persist_ = nullptr, *dedicated_ = nullptr, *workspace_ = nullptr;
+  char* feed_dev_[2] = {nullptr, nullptr};
+  AcnnParams* params_dev_[2] = {nullptr, nullptr};
+  AcnnStatus* status_dev_ = nullptr;
+  size_t arena_bytes_ = 0, persist_bytes_ = 0, dedicated_bytes_ = 0, workspace_bytes_ = 0, feed_bytes_ = 0, out_bytes_ = 0;
+  // Pinned host staging.
+  char* pinned_in_[2] = {nullptr, nullptr};
+  char* pinned_out_[2] = {nullptr, nullptr};
+  AcnnParams* pinned_params_[2] = {nullptr, nullptr};
+  AcnnStatus* pinned_status_[2] = {nullptr, nullptr};
+  cudaEvent_t copied_[2] = {}, consumed_[2] = {}, done_[2] = {}, timer_[2] = {};
+  cudaGraphExec_t exec_[2] = {nullptr, nullptr};
+  int runs_[2] = {0, 0};
+  int parity_ = 0;
+  std::deque<int> inflight_;
+  std::vector<std::vector<DevTensor>> step_in_[2], step_out_[2];
+  ExecContext host_ctx_;
+
+  size_t free_at_start_ = 0;
+  mutable size_t min_free_ = ~size_t{0};
+  double compile_seconds_ = 0;
+  std::chrono::steady_clock::time_point created_;
+};
+
+}  // namespace acnn::cuda

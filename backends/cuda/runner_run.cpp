@@ -1,0 +1,318 @@
+// CudaRunner at run time: staging feeds and outputs, CUDA graph capture and
+// replay, the persistent-tensor API, timers, memory and the plan dump.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "backends/cuda/nvrtc.h"
+#include "backends/cuda/runner.h"
+#include "compiler/ir/op.h"
+
+namespace acnn::cuda {
+
+void* CudaRunner::slot_ptr(int s, int parity) const {
+  const Slot& r = slots_[root(s)];
+  switch (r.home) {
+    case Home::Arena: return arena_ + r.offset;
+    case Home::Persistent: return persist_ + r.offset;
+    case Home::Constant:
+    case Home::Dedicated: return dedicated_ + r.offset;
+    case Home::Feed: return feed_dev_[parity] + r.offset;
+    case Home::Alias: break;
+  }
+  throw std::logic_error("CUDA runner: an alias of an alias");
+}
+
+void CudaRunner::enqueue_steps(int parity, bool timed) {
+  LaunchCtx c{*dev_, dev_->compute, params_dev_[parity], status_dev_, workspace_, workspace_bytes_, &host_ctx_};
+  ACNN_CUDA(cudaMemsetAsync(&status_dev_->label_error, 0, sizeof(int), dev_->compute));
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& st = steps_[i];
+    if (st.cached) continue;
+    if (!timed) {
+      st.kernel->launch(step_in_[parity][i], step_out_[parity][i], c);
+      continue;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    st.kernel->launch(step_in_[parity][i], step_out_[parity][i], c);
+    ACNN_CUDA(cudaStreamSynchronize(dev_->compute));
+    st.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++st.calls;
+  }
+}
+
+// Conversions of unchanging tensors run again only when their source changed.
+void CudaRunner::run_cached_steps() {
+  LaunchCtx c{*dev_, dev_->compute, params_dev_[0], status_dev_, workspace_, workspace_bytes_, &host_ctx_};
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& st = steps_[i];
+    if (!st.cached) continue;
+    int64_t v = st.version_of >= 0 ? persistent_[st.version_of].version : 0;
+    if (v == st.cached_version) continue;
+    st.kernel->launch(step_in_[0][i], step_out_[0][i], c);
+    st.cached_version = v;
+  }
+}
+
+void CudaRunner::launch_step_graph(int p) {
+  const bool graphs = opts_.cuda_graphs && graphs_ok_ && !host_steps_ && !opts_.profile;
+  if (!graphs || runs_[p] == 0) {  // the first run per parity warms up (lazy loading, cuDNN plans)
+    enqueue_steps(p, opts_.profile);
+    ++runs_[p];
+    return;
+  }
+  if (!exec_[p]) {
+    cudaGraph_t graph = nullptr;
+    ACNN_CUDA(cudaStreamBeginCapture(dev_->compute, cudaStreamCaptureModeThreadLocal));
+    try {
+      enqueue_steps(p, false);
+    } catch (...) {
+      cudaStreamEndCapture(dev_->compute, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();
+      graphs_ok_ = false;
+      std::cerr << "acnn: warning: capturing the step as a CUDA graph failed; running it kernel by kernel\n";
+      enqueue_steps(p, false);
+      ++runs_[p];
+      return;
+    }
+    ACNN_CUDA(cudaStreamEndCapture(dev_->compute, &graph));
+    cudaError_t e = cudaGraphInstantiate(&exec_[p], graph, 0);
+    cudaGraphDestroy(graph);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      exec_[p] = nullptr;
+      graphs_ok_ = false;
+      std::cerr << "acnn: warning: instantiating the CUDA graph failed (" << cudaGetErrorString(e)
+                << "); running kernel by kernel\n";
+      enqueue_steps(p, false);
+      ++runs_[p];
+      return;
+    }
+  }
+  ACNN_CUDA(cudaGraphLaunch(exec_[p], dev_->compute));
+  ++runs_[p];
+}
+
+void CudaRunner::submit(const std::map<std::string, Tensor>& feeds, ExecContext& ctx) {
+  if (inflight_.size() >= 2) throw std::logic_error("CudaRunner::submit: two steps in flight; call wait() first");
+  const int p = parity_;
+  parity_ ^= 1;
+  host_ctx_ = ctx;
+  // Per-step parameters.
+  AcnnParams& P = *pinned_params_[p];
+  P.seed = ctx.seed;
+  P.step = ctx.step;
+  P.training = ctx.training ? 1 : 0;
+  P.nscalars = static_cast<int>(scalars_.size());
+  for (const auto& [name, idx] : scalars_) {
+    auto it = ctx.scalars.find(name);
+    if (it == ctx.scalars.end()) throw std::runtime_error("runtime scalar `" + name + "` not given");
+    P.scalars[idx] = it->second;
+  }
+  // Feeds into pinned memory (the same checks as the CPU executor).
+  for (const Io& f : feeds_) {
+    auto it = feeds.find(f.name);
+    if (it == feeds.end()) throw std::runtime_error("no value fed for input `" + f.name + "`");
+    const Tensor& t = it->second;
+    if (t.dtype() != f.type.dtype || t.shape() != f.type.shape)
+      throw std::runtime_error("feed `" + f.name + "` is " + type_str(t.dtype(), t.shape()) + " but the graph expects " +
+                               type_str(f.type.dtype, f.type.shape));
+    if (!t.defined() || t.layout() != Layout::Plain || t.storage()->device)
+      throw std::runtime_error("feed `" + f.name + "` must be a plain host tensor");
+    std::memcpy(pinned_in_[p] + f.offset, t.raw(), f.bytes);
+  }
+  // Upload on the copy stream once the step that last used these buffers has read them.
+  cudaStream_t cs = dev_->copy, ks = dev_->compute;
+  ACNN_CUDA(cudaStreamWaitEvent(cs, consumed_[p], 0));
+  if (feed_bytes_) ACNN_CUDA(cudaMemcpyAsync(feed_dev_[p], pinned_in_[p], feed_bytes_, cudaMemcpyHostToDevice, cs));
+  ACNN_CUDA(cudaMemcpyAsync(params_dev_[p], pinned_params_[p], sizeof(AcnnParams), cudaMemcpyHostToDevice, cs));
+  ACNN_CUDA(cudaEventRecord(copied_[p], cs));
+  ACNN_CUDA(cudaStreamWaitEvent(ks, copied_[p], 0));
+  run_cached_steps();
+  launch_step_graph(p);
+  ACNN_CUDA(cudaEventRecord(consumed_[p], ks));
+  for (const Io& o : outputs_)
+    ACNN_CUDA(cudaMemcpyAsync(pinned_out_[p] + o.offset, slot_ptr(o.slot, p), o.bytes, cudaMemcpyDeviceToHost, ks));
+  ACNN_CUDA(cudaMemcpyAsync(pinned_status_[p], status_dev_, sizeof(AcnnStatus), cudaMemcpyDeviceToHost, ks));
+  ACNN_CUDA(cudaEventRecord(done_[p], ks));
+  inflight_.push_back(p);
+}
+
+std::map<std::string, Tensor> CudaRunner::wait() {
+  if (inflight_.empty()) throw std::logic_error("CudaRunner::wait: no step submitted");
+  const int p = inflight_.front();
+  inflight_.pop_front();
+  ACNN_CUDA(cudaEventSynchronize(done_[p]));
+  if (runs_[0] + runs_[1] <= 4) {  // device memory settles after the first steps
+    size_t free = 0, total = 0;
+    if (cudaMemGetInfo(&free, &total) == cudaSuccess) min_free_ = std::min(min_free_, free);
+  }
+  if (pinned_status_[p]->label_error)
+    throw std::out_of_range("one_hot: a label is outside [0, classes) (detected on the GPU)");
+  std::map<std::string, Tensor> out;
+  for (const Io& o : outputs_) {
+    Tensor t(o.type.dtype, o.type.shape);
+    std::memcpy(t.raw(), pinned_out_[p] + o.offset, o.bytes);
+    out[o.name] = std::move(t);
+  }
+  return out;
+}
+
+std::map<std::string, Tensor> CudaRunner::run(const std::map<std::string, Tensor>& feeds, ExecContext& ctx) {
+  while (!inflight_.empty()) wait();
+  submit(feeds, ctx);
+  return wait();
+}
+
+void CudaRunner::synchronize() {
+  ACNN_CUDA(cudaStreamSynchronize(dev_->compute));
+  ACNN_CUDA(cudaStreamSynchronize(dev_->copy));
+}
+
+void CudaRunner::start_timer() { ACNN_CUDA(cudaEventRecord(timer_[0], dev_->compute)); }
+
+double CudaRunner::stop_timer() {
+  ACNN_CUDA(cudaEventRecord(timer_[1], dev_->compute));
+  ACNN_CUDA(cudaEventSynchronize(timer_[1]));
+  float ms = 0;
+  ACNN_CUDA(cudaEventElapsedTime(&ms, timer_[0], timer_[1]));
+  return ms / 1000.0;
+}
+
+// ---------------------------------------------------------------- persistent tensors
+
+std::vector<std::string> CudaRunner::persistent_names() const {
+  std::vector<std::string> r;
+  for (const Persistent& p : persistent_) r.push_back(p.name);
+  return r;
+}
+
+bool CudaRunner::has_persistent(const std::string& name) const { return persistent_index_.count(name) != 0; }
+
+Tensor CudaRunner::get_persistent(const std::string& name) const {
+  auto it = persistent_index_.find(name);
+  if (it == persistent_index_.end()) throw std::runtime_error("no parameter or state named `" + name + "`");
+  const Persistent& p = persistent_[it->second];
+  std::vector<uint8_t> bytes(format_bytes(p.type.shape, p.fmt));
+  ACNN_CUDA(cudaStreamSynchronize(dev_->compute));
+  ACNN_CUDA(cudaMemcpy(bytes.data(), slot_ptr(p.slot, 0), bytes.size(), cudaMemcpyDeviceToHost));
+  return host_to_plain(bytes.data(), p.type.shape, p.fmt, p.type.dtype);
+}
+
+void CudaRunner::set_persistent(const std::string& name, const Tensor& value) {
+  auto it = persistent_index_.find(name);
+  if (it == persistent_index_.end()) throw std::runtime_error("no parameter or state named `" + name + "`");
+  Persistent& p = persistent_[it->second];
+  if (value.dtype() != p.type.dtype || value.shape() != p.type.shape)
+    throw std::runtime_error("`" + name + "` is " + type_str(p.type.dtype, p.type.shape) + ", got " +
+                             type_str(value.dtype(), value.shape()));
+  if (value.layout() != Layout::Plain) throw std::runtime_error("set_persistent: `" + name + "` must be plain");
+  std::vector<uint8_t> bytes = host_from_plain(value, p.fmt);
+  ACNN_CUDA(cudaStreamSynchronize(dev_->compute));
+  ACNN_CUDA(cudaMemcpyAsync(slot_ptr(p.slot, 0), bytes.data(), bytes.size(), cudaMemcpyHostToDevice, dev_->compute));
+  ACNN_CUDA(cudaStreamSynchronize(dev_->compute));
+  ++p.version;
+}
+
+// ---------------------------------------------------------------- reports
+
+std::string CudaRunner::device() const {
+  const char* prec = precision_ == Precision::FP32 ? "fp32" : precision_ == Precision::BF16 ? "mixed_bf16" : "mixed_fp16";
+  return "cuda:" + std::to_string(dev_->id) + " " + dev_->name + " (sm_" + std::to_string(dev_->arch) + ", " + prec + ")";
+}
+
+MemoryReport CudaRunner::memory() const {
+  MemoryReport m;
+  m.arena = arena_bytes_;
+  m.persistent = persist_bytes_;
+  m.dedicated = dedicated_bytes_;
+  m.workspace = workspace_bytes_;
+  m.io = 2 * (feed_bytes_ + sizeof(AcnnParams)) + sizeof(AcnnStatus);
+  size_t free = 0, total = 0;
+  if (cudaMemGetInfo(&free, &total) == cudaSuccess) min_free_ = std::min(min_free_, free);
+  if (min_free_ != ~size_t{0} && free_at_start_ > min_free_) {
+    m.peak = free_at_start_ - min_free_;
+    m.peak_source = "cudaMemGetInfo";
+  } else {
+    m.peak = m.arena + m.persistent + m.dedicated + m.workspace + m.io;
+    m.peak_source = "sum";
+  }
+  return m;
+}
+
+std::string CudaRunner::dump_plan() const {
+  const ir::Graph& g = *plan_.graph;
+  std::ostringstream os;
+  auto home = [](Home h) {
+    switch (h) {
+      case Home::Arena: return "arena";
+      case Home::Dedicated: return "dedicated";
+      case Home::Persistent: return "persistent";
+      case Home::Feed: return "feed";
+      case Home::Constant: return "constant";
+      case Home::Alias: return "alias";
+    }
+    return "?";
+  };
+  auto slot = [&](int s) {
+    if (s < 0) return std::string("-");
+    const Slot& sl = slots_[s];
+    std::ostringstream o;
+    o << "%" << sl.value << ":" << shape_str(sl.shape) << "/" << format_str(sl.fmt);
+    const Slot& r = slots_[root(s)];
+    o << "[" << home(sl.home);
+    if (sl.home == Home::Alias) o << " of %" << r.value;
+    if (r.home == Home::Arena) o << " @" << r.offset;
+    o << "]";
+    return o.str();
+  };
+  int regions = 0, groups = 0, nodes = 0;
+  for (const Unit& u : plan_.units.units)
+    regions += u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion, groups += u.kind == UnitKind::UpdateGroup,
+        nodes += u.kind == UnitKind::Node;
+  os << "cuda plan: " << steps_.size() << " steps (" << regions << " generated regions, " << groups << " update groups, "
+     << nodes << " node kernels, " << program_.kernels() << " distinct NVRTC kernels"
+     << (program_.from_cache() ? ", cubin from cache" : "") << "), " << plan_.fused_expanded << " fused nodes expanded, "
+     << plan_.rewrites << " rewrites, " << plan_.formats.activations << " half-precision values\n"
+     << "memory: arena " << arena_bytes_ << " B, persistent " << persist_bytes_ << " B, dedicated " << dedicated_bytes_
+     << " B, workspace " << workspace_bytes_ << " B; updates: " << inplace_updates_ << " in place, " << copied_updates_
+     << " copied; CUDA graphs " << (host_steps_ ? "off (host fallback steps)" : opts_.cuda_graphs ? "on" : "off") << "\n";
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& st = steps_[i];
+    os << "  #" << i << " " << st.kernel->describe() << (st.scope.empty() ? "" : " (" + st.scope + ")")
+       << (st.cached ? " cached" : "") << "\n     in:";
+    for (int s : st.in) os << " " << slot(s);
+    os << "\n     out:";
+    for (int s : st.out) os << " " << slot(s);
+    os << "\n";
+  }
+  (void)g;
+  return os.str();
+}
+
+std::string CudaRunner::time_report(int top) const {
+  std::vector<const Step*> v;
+  double total = 0;
+  for (const Step& st : steps_) v.push_back(&st), total += st.seconds;
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(3);
+  if (total == 0) {
+    os << "no per-kernel times: run with profiling (RunnerOptions::profile, `--profile`) to time each kernel "
+          "(it synchronizes after every kernel and disables CUDA graphs)\n";
+    return os.str();
+  }
+  std::stable_sort(v.begin(), v.end(), [](const Step* a, const Step* b) { return a->seconds > b->seconds; });
+  os << "total " << total * 1e3 << " ms over " << v.size() << " steps (synchronized per kernel)\n";
+  int n = top > 0 ? std::min<int>(top, static_cast<int>(v.size())) : static_cast<int>(v.size());
+  for (int i = 0; i < n; ++i)
+    os << std::setw(10) << v[i]->seconds * 1e3 << " ms " << std::setw(6) << 100 * v[i]->seconds / total << "%  "
+       << v[i]->kernel->describe() << (v[i]->scope.empty() ? "" : "  " + v[i]->scope) << " x" << v[i]->calls << "\n";
+  return os.str();
+}
+
+}  // namespace acnn::cuda

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The one device check of the CUDA backend, for the lent GPU machine (Ubuntu
+# 24.04, CUDA 13 + cuDNN 9, Catch2 v3, no oneDNN/LLVM/Java/network). Run
+# scripts/prepare-device.sh here first, then, in one call:
+#
+#   run(command="scripts/device-check.sh", carry=[".device"], timeout_s=600)
+#
+# Phases, each bounded so that the whole stays under DEVICE_CHECK_BUDGET_S
+# (default 570 s); everything lands in $OUT (default ./device-out):
+#   1. unpack the ANTLR runtime (.device/debs) into .device/prefix (dpkg -x)
+#   2. configure build-device with oneDNN and LLVM off, CUDA arch 90, the
+#      pre-generated parser (.device/antlr); build acnn and acnn_tests
+#   3. acnn_tests "[cuda]"                      -> cuda-tests.txt, cuda-tests.xml
+#   4. acnn bench ResNet-50 train and infer (batch 256, mixed_bf16) and
+#      Assemble-ResNet-50 train (batch 256, 256x256, mixed_bf16) -> bench_*.json
+#   5. bench/torch_anchors.py in the same call   -> anchors.json
+#   5b. a per-kernel profile of the ResNet-50 step, when time is left
+#   6. summary.txt: acnn img/s against PyTorch's from this same run
+# Environment knobs: DEVICE_CHECK_BUDGET_S, BENCH_BATCH (256), BENCH_STEPS (30),
+# SKIP_TESTS=1, SKIP_TORCH=1, JOBS (nproc).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${OUT:-$ROOT/device-out}
+mkdir -p "$OUT"
+T0=$(date +%s)
+BUDGET=${DEVICE_CHECK_BUDGET_S:-570}
+BATCH=${BENCH_BATCH:-256}
+STEPS=${BENCH_STEPS:-30}
+JOBS=${JOBS:-$(nproc)}
+LOG=$OUT/device-check.log
+exec > >(tee -a "$LOG") 2>&1
+
+left() { echo $((BUDGET - ($(date +%s) - T0))); }
+phase() { echo; echo "=== [$(($(date +%s) - T0)) s] $*"; }
+# Runs a command with at most $1 seconds (and never past the budget).
+bounded() {
+  local want=$1; shift
+  local l; l=$(left)
+  if [ "$l" -le 10 ]; then echo "skipped (budget spent): $*"; return 124; fi
+  [ "$want" -gt "$l" ] && want=$l
+  timeout --kill-after=5 "$want" "$@"
+}
+
+phase "environment"
+{
+  date -u
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || true
+  nvcc --version 2>&1 | tail -1
+  cmake --version | head -1
+  g++ --version | head -1
+  python3 -c 'import torch, timm; print("torch", torch.__version__, "timm", timm.__version__, "cudnn", torch.backends.cudnn.version())' 2>&1 || true
+  git log --oneline -1 2>/dev/null || true
+} | tee "$OUT/env.txt"
+
+phase "1. ANTLR runtime from .device/debs"
+PREFIX=$ROOT/.device/prefix
+if ! ls .device/debs/*.deb >/dev/null 2>&1 || [ ! -f .device/antlr/AcnnParser.cpp ]; then
+  echo "device-check: .device/ is missing or incomplete: run scripts/prepare-device.sh here and carry .device" >&2
+  exit 2
+fi
+mkdir -p "$PREFIX"
+for d in .device/debs/*.deb; do dpkg -x "$d" "$PREFIX"; done
+ANTLR_LIB=$PREFIX/usr/lib/x86_64-linux-gnu
+export LD_LIBRARY_PATH=$ANTLR_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+ldd "$ANTLR_LIB/libantlr4-runtime.so.4.9" | grep -E "not found|libstdc|libc\.so" || true
+
+phase "2. configure and build (oneDNN off, LLVM off, sm_90, generated parser)"
+BUILD=$ROOT/build-device
+bounded 120 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DACNN_WITH_ONEDNN=OFF -DACNN_WITH_LLVM=OFF -DACNN_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DACNN_BUILD_BENCH=OFF -DACNN_ANTLR_GENERATED="$ROOT/.device/antlr" \
+  -Dantlr4-runtime_DIR="$ANTLR_LIB/cmake/antlr4-runtime" > "$OUT/configure.txt" 2>&1
+rc=$?
+grep -E "acnn:|Error|error" "$OUT/configure.txt" || true
+if [ $rc -ne 0 ]; then echo "configure failed ($rc); see configure.txt"; tail -30 "$OUT/configure.txt"; exit 3; fi
+bounded 330 cmake --build "$BUILD" -j "$JOBS" --target acnn acnn_tests > "$OUT/build.txt" 2>&1
+rc=$?
+if [ $rc -ne 0 ]; then echo "build failed ($rc); see build.txt"; grep -E "error|Error" -A3 "$OUT/build.txt" | head -60; exit 4; fi
+ACNN=$BUILD/acnn
+TESTS=$BUILD/tests/acnn_tests
+readelf -d "$ACNN" | grep NEEDED > "$OUT/needed.txt" || true
+export ACNN_CACHE_DIR=$ROOT/.device/nvrtc-cache
+
+if [ "${SKIP_TESTS:-0}" != 1 ]; then
+  phase "3. [cuda] tests"
+  # Catch2 v3: console output and a JUnit file from one run (exit 4: all skipped).
+  bounded 200 "$TESTS" "[cuda]" --durations yes --reporter console --reporter "junit::out=$OUT/cuda-tests.xml" \
+    > "$OUT/cuda-tests.txt" 2>&1
+  rc=$?
+  if [ $rc -eq 255 ]; then  # Catch2 v2: one reporter only
+    bounded 200 "$TESTS" "[cuda]" --durations yes > "$OUT/cuda-tests.txt" 2>&1
+    rc=$?
+  fi
+  echo "acnn_tests [cuda] exit code: $rc (0 passed, 4 all skipped)" | tee -a "$OUT/cuda-tests.txt"
+  tail -25 "$OUT/cuda-tests.txt"
+fi
+
+phase "4. acnn bench (batch $BATCH, mixed_bf16)"
+bench() {  # name, model file, mode
+  local name=$1 file=$2 mode=$3
+  bounded 120 "$ACNN" bench "$file" --batch "$BATCH" --mode "$mode" --precision mixed_bf16 --device cuda \
+    --steps "$STEPS" --json "$OUT/bench_$name.json" 2>&1 | tee "$OUT/bench_$name.txt"
+}
+bench resnet50_train models/resnet50.acnn train
+bench resnet50_infer models/resnet50.acnn infer
+bench assemble_resnet50_train models/assemble_resnet50.acnn train
+
+if [ "${SKIP_TORCH:-0}" != 1 ]; then
+  phase "5. PyTorch/timm anchors (same machine, same call)"
+  l=$(left)
+  if [ "$l" -gt 60 ]; then
+    # The rows the summary compares first; the rest of the table while time lasts.
+    OUT=$OUT BUDGET_S=$((l - 90)) ANCHOR_CASES=${ANCHOR_CASES:-resnet50:train,resnet50:infer,resnetaa50d_dropblock:train,resnet50_fp16:train} \
+      bounded $((l - 70)) python3 bench/torch_anchors.py > "$OUT/anchors.txt" 2>&1
+    tail -20 "$OUT/anchors.txt"
+  else
+    echo "skipped: $l s left"
+  fi
+fi
+
+phase "5b. per-kernel profile of the ResNet-50 training step (if time is left)"
+if [ "$(left)" -gt 75 ]; then
+  bounded 60 "$ACNN" bench models/resnet50.acnn --batch "$BATCH" --mode train --precision mixed_bf16 --device cuda \
+    --steps 2 --warmup 1 --profile > "$OUT/profile_resnet50_train.txt" 2>&1
+  head -40 "$OUT/profile_resnet50_train.txt"
+else
+  echo "skipped: $(left) s left"
+fi
+
+phase "6. summary"
+python3 - "$OUT" <<'EOF' | tee "$OUT/summary.txt"
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    try:
+        with open(os.path.join(out, name)) as f:
+            return json.load(f)
+    except Exception:
+        return None
+anchors = load("anchors.json") or []
+def torch_img_s(model, mode):
+    for r in anchors:
+        if (r.get("model") == model and r.get("mode") == mode and not r.get("compiled") and "img_s" in r
+                and r.get("bs") == 256):
+            return r["img_s"], r.get("peak_GiB")
+    return None, None
+rows = [("resnet50_train", "resnet50", "train"), ("resnet50_infer", "resnet50", "infer"),
+        ("assemble_resnet50_train", "resnetaa50d_dropblock", "train")]
+print("%-26s %10s %10s %8s %10s %10s %9s" % ("case", "acnn img/s", "torch", "ratio", "acnn GiB", "torch GiB", "compile s"))
+for name, tmodel, mode in rows:
+    b = load("bench_%s.json" % name)
+    t, tg = torch_img_s(tmodel, mode)
+    if not b:
+        print("%-26s %10s" % (name, "failed")); continue
+    ratio = "%.2f" % (b["img_s"] / t) if t else "-"
+    print("%-26s %10.1f %10s %8s %10.2f %10s %9.1f" % (name, b["img_s"], "%.1f" % t if t else "-", ratio,
+          b["peak_GiB"], "%.2f" % tg if tg else "-", b["compile_s"]))
+print("(assemble_resnet50 runs at 256x256 with SK, Big-Little and anti-aliasing; its torch row is timm's "
+      "resnetaa50d with DropBlock at 224x224: a rough anchor, not the same network)")
+EOF
+echo "device-check: done in $(($(date +%s) - T0)) s; results in $OUT"

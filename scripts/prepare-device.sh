@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Run HERE (the development machine) before a device check: fills .device/
+# (gitignored, about 2 MB) with what the lent GPU machine lacks and cannot
+# download (it has no network, no Java, no ANTLR):
+#   .device/debs/   the ANTLR 4.9 C++ runtime (Debian 12 packages
+#                   libantlr4-runtime4.9 and libantlr4-runtime-dev, fetched
+#                   with `apt-get download`; device-check.sh unpacks them with
+#                   dpkg -x: they need glibc >= 2.32 and libstdc++ >= 12, which
+#                   Ubuntu 24.04 has)
+#   .device/antlr/  the parser generated from dsl/Acnn.g4 (for -DACNN_ANTLR_GENERATED)
+# and checks that the copy of the PyTorch anchor script in bench/ is current.
+# Then run scripts/device-check.sh on the device with carry [".device"].
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+dev=.device
+mkdir -p "$dev/debs" "$dev/antlr"
+
+# 1. The ANTLR runtime packages.
+if ! ls "$dev"/debs/libantlr4-runtime4.9_*.deb >/dev/null 2>&1 || ! ls "$dev"/debs/libantlr4-runtime-dev_*.deb >/dev/null 2>&1; then
+  (cd "$dev/debs" && apt-get download libantlr4-runtime4.9 libantlr4-runtime-dev)
+fi
+
+# 2. The generated parser: from the build tree if it has one for this
+#    grammar, else from the antlr4 tool (Java), as cmake/antlr.cmake runs it.
+gen=""
+for b in build build-*; do
+  if [ -f "$b/antlr/AcnnParser.cpp" ] && [ "$b/antlr/AcnnParser.cpp" -nt dsl/Acnn.g4 ]; then gen="$b/antlr"; break; fi
+done
+if [ -n "$gen" ]; then
+  cp "$gen"/Acnn*.cpp "$gen"/Acnn*.h "$dev/antlr/"
+else
+  jar=$(ls /usr/share/java/antlr4.jar /usr/share/java/antlr4-4.7.2.jar 2>/dev/null | head -1)
+  [ -n "$jar" ] || { echo "prepare-device: no build tree with a generated parser and no antlr4.jar" >&2; exit 1; }
+  cp_path="$jar"
+  for j in stringtemplate4.jar antlr4-runtime.jar antlr3-runtime.jar treelayout.jar; do
+    [ -f /usr/share/java/$j ] && cp_path="$cp_path:/usr/share/java/$j"
+  done
+  java -cp "$cp_path" org.antlr.v4.Tool -Dlanguage=Cpp -visitor -no-listener -package acnn_antlr \
+    -o "$dev/antlr" -Xexact-output-dir dsl/Acnn.g4
+  rm -f "$dev"/antlr/*.interp "$dev"/antlr/*.tokens
+fi
+
+# 3. The anchor script (committed copy in bench/).
+if [ -f /work/shared/bench/torch_anchors.py ] && ! cmp -s /work/shared/bench/torch_anchors.py bench/torch_anchors.py; then
+  echo "prepare-device: note: bench/torch_anchors.py differs from /work/shared/bench/torch_anchors.py" >&2
+fi
+
+# 4. Sanity: the packages unpack and hold the runtime, headers and CMake config.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for d in "$dev"/debs/*.deb; do dpkg -x "$d" "$tmp"; done
+test -f "$tmp/usr/lib/x86_64-linux-gnu/libantlr4-runtime.so.4.9"
+test -f "$tmp/usr/include/antlr4-runtime/antlr4-runtime.h"
+test -f "$tmp/usr/lib/x86_64-linux-gnu/cmake/antlr4-runtime/antlr4-runtime-config.cmake"
+for n in AcnnLexer AcnnParser AcnnBaseVisitor AcnnVisitor; do test -f "$dev/antlr/$n.cpp" -a -f "$dev/antlr/$n.h"; done
+
+echo "prepare-device: $(du -sh "$dev" | cut -f1) in $root/$dev:"
+ls -l "$dev/debs" "$dev/antlr"
+cat <<'EOF'
+Next, on the lent GPU machine (one call, under 10 minutes):
+  run(command="scripts/device-check.sh", carry=[".device"], timeout_s=600)
+EOF

@@ -1,0 +1,346 @@
+// The CUDA backend's generated kernels, run on the CPU (cuda_sim.h): for
+// every generated unit of a device plan (elementwise regions, Fused bodies,
+// gathers, multi-tensor update groups) and the format conversions, the
+// unit's inputs as the reference interpreter computed them are stored in the
+// unit's formats (NHWC, bf16/fp16 under mixed precision), the kernel runs,
+// and its outputs must equal the interpreter's. This checks the code the GPU
+// will run without a GPU; only the library kernels (cuDNN, cuBLASLt,
+// kernels.cu) and the runner's device plumbing are left to [cuda] tests.
+#ifdef ACNN_HAVE_CUDA
+#include <cmath>
+#include <cstring>
+
+#include "backends/cuda/codegen.h"
+#include "backends/cuda/device_abi.h"
+#include "backends/cuda/lowering.h"
+#include "compiler/elaborate/model_file.h"
+#include "compiler/ir/op.h"
+#include "compiler/train/train_graph.h"
+#include "runtime/interpreter.h"
+#include "tests/catch.h"
+#include "tests/ops/cuda_cases.h"
+#include "tests/ops/cuda_sim.h"
+#include "tests/ops/parity.h"
+
+using namespace acnn;
+using namespace acnn::cuda;
+using namespace acnn::testing;
+
+namespace {
+
+struct Job {
+  GenKernel k;
+  const Unit* unit;
+  std::vector<ir::ValueId> in, out;
+  std::vector<Format> in_fmt, out_fmt;
+};
+
+struct SimResult {
+  int units = 0, compared = 0;
+};
+
+// Every value of g on the reference kernels; Fused nodes by interpreting
+// their bodies (body Inputs are named "in<i>", outputs "out<k>").
+std::vector<Tensor> reference_values(const ir::Graph& g, const std::map<std::string, Tensor>& feeds, ExecContext& ctx) {
+  std::vector<Tensor> values(g.num_values());
+  for (const ir::Node& n : g.nodes()) {
+    if (n.dead) continue;
+    if (n.op == ir::OpKind::Input || n.op == ir::OpKind::Param || n.op == ir::OpKind::State) {
+      auto it = feeds.find(n.attrs.s("name"));
+      values[n.outputs[0]] = it != feeds.end() ? it->second : init_persistent(n, g.type(n.outputs[0]).dtype, ctx.seed);
+      continue;
+    }
+    if (n.op == ir::OpKind::Fused) {
+      std::map<std::string, Tensor> body_feeds;
+      for (size_t i = 0; i < n.inputs.size(); ++i) body_feeds["in" + std::to_string(i)] = values[n.inputs[i]];
+      std::map<std::string, Tensor> outs = interpret(*n.body, body_feeds, ctx).outputs;
+      for (size_t k = 0; k < n.outputs.size(); ++k) values[n.outputs[k]] = outs.at(n.body->outputs[k].first);
+      continue;
+    }
+    std::vector<const Tensor*> ins;
+    for (ir::ValueId v : n.inputs) ins.push_back(&values[v]);
+    std::vector<Tensor*> outs;
+    for (ir::ValueId v : n.outputs) {
+      values[v] = Tensor(g.type(v).dtype, g.type(v).shape);
+      outs.push_back(&values[v]);
+    }
+    ir::op_def(n.op).ref(n, ins, outs, ctx);
+  }
+  return values;
+}
+
+// A tensor as it reads back after being stored in format f.
+Tensor stored(const Tensor& t, const Format& f) {
+  std::vector<uint8_t> b = host_from_plain(t, f);
+  return host_to_plain(b.data(), t.shape(), f, t.dtype());
+}
+
+// The unit's outputs on the reference kernels, from inputs as stored in
+// their formats (so both sides see the same rounded inputs).
+std::map<ir::ValueId, Tensor> unit_reference(const ir::Graph& g, const Unit& u, const std::map<ir::ValueId, Tensor>& inputs,
+                                             ExecContext& ctx) {
+  std::map<ir::ValueId, Tensor> vals = inputs;
+  auto run_node = [&](const ir::Node& n, std::map<ir::ValueId, Tensor>& v, const ir::Graph& gg) {
+    std::vector<const Tensor*> ins;
+    for (ir::ValueId x : n.inputs) ins.push_back(&v.at(x));
+    std::vector<Tensor*> outs;
+    for (ir::ValueId x : n.outputs) {
+      v[x] = Tensor(gg.type(x).dtype, gg.type(x).shape);
+      outs.push_back(&v[x]);
+    }
+    ir::op_def(n.op).ref(n, ins, outs, ctx);
+  };
+  if (u.kind == UnitKind::FusedRegion) {
+    const ir::Node& f = g.node(u.nodes[0]);
+    std::map<std::string, Tensor> body_feeds;
+    for (size_t i = 0; i < f.inputs.size(); ++i) body_feeds["in" + std::to_string(i)] = inputs.at(f.inputs[i]);
+    std::map<std::string, Tensor> outs = interpret(*f.body, body_feeds, ctx).outputs;
+    for (size_t k = 0; k < f.outputs.size(); ++k) vals[f.outputs[k]] = outs.at(f.body->outputs[k].first);
+    return vals;
+  }
+  for (ir::NodeId id : u.inlined) run_node(g.node(id), vals, g);
+  for (ir::NodeId id : u.nodes) run_node(g.node(id), vals, g);
+  return vals;
+}
+
+// Runs every generated unit of `d` on the host and compares its outputs with
+// the interpreter's values of the same graph.
+SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& feeds, ExecContext ctx, Tol tol) {
+  const ir::Graph& g = *d.graph;
+  struct {
+    std::vector<Tensor> values;
+  } ref{reference_values(g, feeds, ctx)};
+  ScalarIndex sc;
+  for (const ir::Node& n : g.nodes())
+    if (!n.dead && n.op == ir::OpKind::RuntimeScalar && !sc.count(n.attrs.s("name")))
+      sc[n.attrs.s("name")] = static_cast<int>(sc.size());
+  auto fmts = [&](const std::vector<ir::ValueId>& vs) {
+    std::vector<Format> r;
+    for (ir::ValueId v : vs) r.push_back(d.formats.preferred[v]);
+    return r;
+  };
+  std::vector<Job> jobs;
+  std::string src = prelude();
+  int k = 0;
+  for (const Unit& u : d.units.units) {
+    std::string name = "sim" + std::to_string(k++);
+    Job j;
+    j.unit = &u;
+    if (u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion) {
+      j.in = u.inputs, j.out = u.outputs;
+      j.k = gen_region(g, u, fmts(j.in), fmts(j.out), sc, name);
+    } else if (u.kind == UnitKind::UpdateGroup) {
+      const Unit& m = u.members[0];
+      j.k = gen_update_group(g, m, fmts(m.inputs), fmts(m.outputs), sc, false, name);
+    } else if (u.kind == UnitKind::Node && gather_op(g.node(u.nodes[0]).op)) {
+      j.in = u.inputs, j.out = u.outputs;
+      j.k = gen_gather(g, g.node(u.nodes[0]), fmts(j.in), d.formats.preferred[j.out[0]], name);
+    } else {
+      continue;
+    }
+    j.in_fmt = fmts(j.in), j.out_fmt = fmts(j.out);
+    src += j.k.source;
+    jobs.push_back(std::move(j));
+  }
+  // A conversion of every 4-D float value: plain f32 -> its format -> plain f32.
+  std::vector<std::pair<ir::ValueId, std::string>> conv;
+  for (size_t v = 0; v < g.num_values(); ++v) {
+    const ir::ValueType& t = g.type(static_cast<ir::ValueId>(v));
+    if (t.shape.size() != 4 || t.dtype != DType::F32 || !ref.values[v].defined() || conv.size() >= 4) continue;
+    std::string name = "simcvt" + std::to_string(conv.size());
+    src += gen_convert(t.shape, Format{DType::F32, DevLayout::Plain}, d.formats.preferred[v], name + "a").source;
+    src += gen_convert(t.shape, d.formats.preferred[v], Format{DType::F32, DevLayout::Plain}, name + "b").source;
+    conv.emplace_back(static_cast<ir::ValueId>(v), name);
+  }
+  HostSim sim(src);
+  AcnnParams P{};
+  P.seed = ctx.seed;
+  P.step = ctx.step;
+  P.training = ctx.training;
+  for (const auto& [nm, idx] : sc) P.scalars[idx] = ctx.scalars.count(nm) ? ctx.scalars.at(nm) : 1.0f;
+  AcnnStatus S{};
+  S.loss_scale = 1.0f;
+  SimResult res;
+  auto device_copy = [&](ir::ValueId v, const Format& f) {
+    const Tensor& t = ref.values[v];
+    REQUIRE(t.defined());
+    return host_from_plain(t, f);
+  };
+  std::map<ir::ValueId, Tensor> want;  // the current unit's reference outputs
+  auto compare = [&](ir::ValueId v, const std::vector<uint8_t>& bytes, const Format& f, const std::string& what) {
+    const ir::ValueType& t = g.type(v);
+    Tensor got = host_to_plain(bytes.data(), t.shape, f, t.dtype);
+    compare_tensors(what, want.count(v) ? want.at(v) : ref.values[v], got, tol);
+    ++res.compared;
+  };
+  auto reference_of = [&](const Unit& m, const std::vector<ir::ValueId>& ins) {
+    std::map<ir::ValueId, Tensor> stored_in;
+    for (ir::ValueId v : ins) stored_in[v] = stored(ref.values[v], d.formats.preferred[v]);
+    for (auto& [v, t] : unit_reference(g, m, stored_in, ctx)) want[v] = t;
+  };
+  for (Job& j : jobs) {
+    const Unit& u = *j.unit;
+    std::string label = j.k.name + " " + (u.nodes.empty() ? "source" : ir::op_name(g.node(u.nodes[0]).op));
+    INFO("unit " << label << "\n" << j.k.source);
+    ++res.units;
+    want.clear();
+    if (u.kind == UnitKind::UpdateGroup) {
+      for (const Unit& m : u.members) reference_of(m, m.inputs);
+      // Table of members: inputs then outputs; one block per chunk.
+      std::vector<std::vector<uint8_t>> bufs;
+      std::vector<AcnnItem> items;
+      std::vector<AcnnChunk> chunks;
+      std::vector<std::pair<ir::ValueId, size_t>> outs;  // value, buffer index
+      for (const Unit& m : u.members) {
+        AcnnItem it{};
+        int p = 0;
+        for (ir::ValueId v : m.inputs) bufs.push_back(device_copy(v, d.formats.preferred[v]));
+        size_t first = bufs.size() - m.inputs.size();
+        for (ir::ValueId v : m.outputs) {
+          bufs.emplace_back(format_bytes(g.type(v).shape, d.formats.preferred[v]));
+          outs.emplace_back(v, bufs.size() - 1);
+        }
+        for (size_t i = first; i < bufs.size(); ++i) it.ptr[p++] = bufs[i].data();
+        it.n = static_cast<unsigned long long>(numel(m.space));
+        for (int64_t b = 0; b < numel(m.space); b += kUpdateChunk)
+          chunks.push_back(AcnnChunk{static_cast<unsigned int>(items.size()), 0, static_cast<unsigned long long>(b)});
+        items.push_back(it);
+      }
+      sim.launch(j.k.name, {&P, &S, items.data(), chunks.data()}, static_cast<unsigned>(chunks.size()));
+      for (auto [v, b] : outs) compare(v, bufs[b], d.formats.preferred[v], label);
+      continue;
+    }
+    if (u.kind == UnitKind::Node) {
+      std::map<ir::ValueId, Tensor> stored_in;
+      for (ir::ValueId v : j.in) stored_in[v] = stored(ref.values[v], d.formats.preferred[v]);
+      Unit single = u;
+      for (auto& [v, t] : unit_reference(g, single, stored_in, ctx)) want[v] = t;
+    } else {
+      reference_of(u, j.in);
+    }
+    std::vector<std::vector<uint8_t>> ins, outs;
+    std::vector<void*> args{&P, &S};
+    for (size_t i = 0; i < j.in.size(); ++i) ins.push_back(device_copy(j.in[i], j.in_fmt[i]));
+    for (size_t i = 0; i < j.out.size(); ++i) outs.emplace_back(format_bytes(g.type(j.out[i]).shape, j.out_fmt[i]));
+    for (auto& b : ins) args.push_back(b.data());
+    for (auto& b : outs) args.push_back(b.data());
+    sim.launch(j.k.name, args);
+    for (size_t i = 0; i < j.out.size(); ++i) compare(j.out[i], outs[i], j.out_fmt[i], label);
+  }
+  for (auto& [v, name] : conv) {
+    const Format f = d.formats.preferred[v];
+    std::vector<uint8_t> plain = host_from_plain(ref.values[v], Format{DType::F32, DevLayout::Plain});
+    std::vector<uint8_t> mid(format_bytes(g.type(v).shape, f)), back(plain.size());
+    sim.launch(name + "a", {&P, &S, plain.data(), mid.data()});
+    std::vector<uint8_t> want_mid = host_from_plain(ref.values[v], f);
+    CHECK(mid == want_mid);  // the device conversion rounds like the host one
+    sim.launch(name + "b", {&P, &S, mid.data(), back.data()});
+    want.clear();
+    want[v] = stored(ref.values[v], f);
+    compare(v, back, Format{DType::F32, DevLayout::Plain}, "conversion " + format_str(f));
+  }
+  return res;
+}
+
+std::unique_ptr<ir::Graph> model_train_graph(const std::string& file, int64_t batch) {
+  ModelFile mf;
+  REQUIRE(mf.load(std::string(ACNN_SOURCE_DIR) + "/models/" + file));
+  auto fwd = mf.build(batch);
+  REQUIRE(fwd);
+  TrainGraphOptions o = TrainGraphOptions::from(recipe_from_value(*mf.recipe()));
+  o.distill = false;
+  return build_train_graph(*fwd, o);
+}
+
+std::map<std::string, Tensor> random_feeds(const ir::Graph& g, int64_t classes) {
+  std::map<std::string, Tensor> f;
+  for (const ir::Node& n : g.nodes()) {
+    if (n.dead || n.op != ir::OpKind::Input) continue;
+    const ir::ValueType& t = g.type(n.outputs[0]);
+    Tensor x(t.dtype, t.shape);
+    for (int64_t i = 0; i < x.numel(); ++i)
+      x.set(i, t.dtype == DType::I32 ? static_cast<double>(i % classes) : 2.0 * uniform01(counter_hash(5, 0, 9, i)) - 1.0);
+    f[n.attrs.s("name")] = x;
+  }
+  return f;
+}
+
+}  // namespace
+
+#define REQUIRE_HOST_COMPILER()                   \
+  do {                                            \
+    std::string why_;                             \
+    if (!HostSim::available(&why_)) ACNN_SKIP(why_); \
+  } while (0)
+
+TEST_CASE("CUDA codegen on the host: every op's generated kernels match the reference", "[unit]") {
+  REQUIRE_HOST_COMPILER();
+  int units = 0;
+  for (Precision p : {Precision::FP32, Precision::BF16}) {
+    for (const OpCase& oc : op_cases()) {
+      Case c(DType::F32, 11);
+      c.ctx.seed = 5;
+      c.ctx.step = 3;
+      c.ctx.scalars["lr"] = 0.25f;
+      build_case(c, oc);
+      INFO(oc.name << " precision " << static_cast<int>(p));
+      DevicePlan d = plan_device(c.g, p);
+      Tol tol = p == Precision::FP32 ? Tol{1e-5, 1e-6} : Tol{1e-2, 1e-2};
+      units += simulate(d, c.feeds, c.ctx, tol).units;
+    }
+  }
+  CHECK(units > 100);
+}
+
+TEST_CASE("CUDA codegen on the host: a Fashion training step's generated kernels match the reference", "[unit]") {
+  REQUIRE_HOST_COMPILER();
+  auto g = model_train_graph("fashion/assemble.acnn", 2);
+  ExecContext ctx;
+  ctx.seed = 1;
+  ctx.step = 4;
+  ctx.scalars = {{"lr", 0.1f}, {"dropblock_keep", 0.9f}, {"mixup_lambda", 0.7f}};
+  auto feeds = random_feeds(*g, 10);
+  for (Precision p : {Precision::FP32, Precision::BF16}) {
+    INFO("precision " << static_cast<int>(p));
+    DevicePlan d = plan_device(*g, p);
+    SimResult r = simulate(d, feeds, ctx, p == Precision::FP32 ? Tol{1e-5, 1e-6} : Tol{1e-2, 1e-2});
+    CHECK(r.units > 20);
+  }
+}
+
+TEST_CASE("CUDA codegen on the host: Fused elementwise and optimizer bodies match the reference", "[unit]") {
+  REQUIRE_HOST_COMPILER();
+  auto g = small_train_graph();
+  // Every update chain of a parameter as an optimizer Fused node, every
+  // relu(add) as an elementwise one.
+  // (by name: fusing renumbers the graph)
+  std::vector<std::string> params;
+  for (ir::NodeId id : g->persistent_nodes())
+    if (g->node(id).op == ir::OpKind::Param) params.push_back(g->node(id).attrs.s("name"));
+  for (const std::string& name : params) {
+    std::vector<ir::NodeId> chain;
+    for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(g->num_nodes()); ++id) {
+      const ir::Node& n = g->node(id);
+      if (!n.dead && n.scope == "optimizer." + name && ir::is_elementwise(n.op)) chain.push_back(id);
+    }
+    if (chain.size() > 1) fuse(*g, chain, "optimizer");
+  }
+  int fused = 0;
+  for (const ir::Node& n : g->nodes()) fused += n.op == ir::OpKind::Fused;
+  REQUIRE(fused > 3);
+  ExecContext ctx;
+  ctx.scalars["lr"] = 0.1f;
+  DevicePlan d = plan_device(*g, Precision::FP32);
+  int fused_units = 0, grouped = 0;
+  for (const Unit& u : d.units.units) {
+    fused_units += u.kind == UnitKind::FusedRegion;
+    if (u.kind == UnitKind::UpdateGroup)
+      for (const Unit& m : u.members) grouped += m.kind == UnitKind::FusedRegion;
+  }
+  CHECK(fused_units + grouped == fused);
+  CHECK(grouped >= 2);
+  SimResult r = simulate(d, small_feeds(), ctx, Tol{1e-5, 1e-6});
+  CHECK(r.units > 5);
+}
+
+#endif  // ACNN_HAVE_CUDA

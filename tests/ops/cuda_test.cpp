@@ -1,0 +1,334 @@
+// The CUDA backend on a GPU, against the reference interpreter. Every test
+// tagged [cuda] skips (with the reason cudaGetDeviceCount gives) on machines
+// without a usable GPU; scripts/device-check.sh runs them on the lent one.
+//  - every op (and, for differentiable ops, the gradients of its inputs:
+//    this exercises every backward kernel) in fp32 with tight tolerances,
+//    and 4-D cases again in mixed bf16/fp16 with tolerances of those types;
+//  - Fused nodes (elementwise, optimizer, batchnorm, conv) against the same
+//    graph unfused;
+//  - the runner: CUDA graph replay equals eager launches, two steps in
+//    flight equal one at a time, persistent tensors round-trip;
+//  - training: a Fashion-sized network on synthetic data, whose loss tracks
+//    the CPU run step by step in fp32 and falls over a few hundred bf16 and
+//    fp16 (loss-scaled) steps.
+// Device selection without a GPU is tested here too, as [unit].
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <set>
+
+#include "compiler/autodiff/autodiff.h"
+#include "compiler/elaborate/model_file.h"
+#include "compiler/ir/op.h"
+#include "compiler/train/train_graph.h"
+#include "runtime/interpreter.h"
+#include "runtime/runner.h"
+#include "tests/catch.h"
+#include "tests/ops/harness.h"
+#include "tests/ops/cuda_cases.h"
+#include "tests/ops/parity.h"
+
+using namespace acnn;
+using namespace acnn::testing;
+using ir::OpKind;
+using ir::ValueId;
+using Ints = std::vector<int64_t>;
+
+#define REQUIRE_GPU()                                              \
+  do {                                                             \
+    std::string why_;                                              \
+    if (!cuda_usable(&why_)) ACNN_SKIP("no CUDA device: " + why_); \
+  } while (0)
+
+namespace {
+
+std::unique_ptr<Runner> gpu_runner(const ir::Graph& g, const std::string& precision, bool graphs = true,
+                                   uint64_t seed = 0) {
+  RunnerOptions o;
+  o.device = "cuda";
+  o.precision = precision;
+  o.cuda_graphs = graphs;
+  o.seed = seed;
+  return make_runner(g, o);
+}
+
+void check_op_cases(const std::string& precision, Tol tol, bool only_4d) {
+  for (const OpCase& oc : op_cases()) {
+    Case c(DType::F32, 11);
+    c.ctx.seed = 5;
+    c.ctx.step = 3;
+    c.ctx.scalars["lr"] = 0.25f;
+    build_case(c, oc);
+    if (only_4d) {
+      bool any4 = false;
+      for (const Case::Input& in : c.inputs) any4 = any4 || c.g.type(in.v).shape.size() == 4;
+      if (!any4) continue;
+    }
+    INFO(oc.name << " (" << precision << ")");
+    std::map<std::string, Tensor> want = interpret(c.g, c.feeds, c.ctx).outputs;
+    auto r = gpu_runner(c.g, precision);
+    INFO(r->dump_plan());
+    ExecContext ctx = c.ctx;
+    std::map<std::string, Tensor> got = r->run(c.feeds, ctx);
+    compare_maps(want, got, tol);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("device selection without a GPU: auto means the CPU, cuda explains", "[unit]") {
+  std::string why;
+  if (cuda_usable(&why)) {
+    CHECK(resolve_device("auto") == "cuda");
+    CHECK(resolve_device("cuda") == "cuda");
+  } else {
+    CHECK(resolve_device("auto") == "cpu");
+    try {
+      resolve_device("cuda");
+      FAIL("resolve_device(\"cuda\") should throw without a GPU");
+    } catch (const std::runtime_error& e) {
+      CHECK(std::string(e.what()).rfind("no CUDA device: ", 0) == 0);
+      if (cuda_built()) CHECK(std::string(e.what()).find("cudaGetDeviceCount says") != std::string::npos);
+    }
+  }
+  CHECK(resolve_device("cpu") == "cpu");
+  CHECK_THROWS(resolve_device("tpu"));
+}
+
+TEST_CASE("CUDA: every op and its gradients match the reference in fp32", "[cuda]") {
+  REQUIRE_GPU();
+  check_op_cases("fp32", Tol{2e-4, 2e-5}, false);
+}
+
+TEST_CASE("CUDA: 4-D ops in mixed bf16 and fp16 match the reference within their precision", "[cuda]") {
+  REQUIRE_GPU();
+  check_op_cases("mixed_bf16", Tol{4e-2, 4e-2}, true);
+  check_op_cases("mixed_fp16", Tol{5e-3, 5e-3}, true);
+}
+
+TEST_CASE("CUDA: random_uniform draws the CPU's numbers bit for bit", "[cuda]") {
+  REQUIRE_GPU();
+  ir::Graph g;
+  ir::Builder b(g);
+  ValueId r = b.emit1(OpKind::RandomUniform, {}, Attrs{{"shape", Ints{3, 5, 6, 7}}, {"dtype", std::string("f32")}, {"stream", int64_t{3}}});
+  g.outputs.push_back({"r", r});
+  ExecContext ctx;
+  ctx.seed = 42;
+  ctx.step = 1234567;
+  Tensor want = interpret(g, {}, ctx).outputs.at("r");
+  Tensor got = gpu_runner(g, "fp32")->run({}, ctx).at("r");
+  REQUIRE(want.numel() == got.numel());
+  CHECK(std::memcmp(want.raw(), got.raw(), want.bytes()) == 0);
+}
+
+// ---------------------------------------------------------------- fused nodes
+
+namespace {
+
+}  // namespace
+
+TEST_CASE("CUDA: fused nodes of every kind match the same graph unfused", "[cuda]") {
+  REQUIRE_GPU();
+  auto g = small_train_graph();
+  auto fused = g->clone();
+  // elementwise: every relu(add(...)); optimizer: each parameter's update
+  // chain; batchnorm: bn_train with its add and relu; conv: conv + following op.
+  int made = 0;
+  for (bool again = true; again;) {
+    again = false;
+    std::vector<std::vector<ir::NodeId>> users = fused->users();
+    for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(fused->num_nodes()); ++id) {
+      const ir::Node& n = fused->node(id);
+      if (n.dead || n.op != OpKind::Relu) continue;
+      ir::NodeId p = fused->value(n.inputs[0]).producer;
+      if (fused->node(p).op != OpKind::Add || users[fused->node(p).outputs[0]].size() != 1) continue;
+      fuse(*fused, {p, id}, "elementwise");
+      ++made, again = true;
+      break;
+    }
+  }
+  std::vector<std::string> params;  // by name: fusing renumbers the graph
+  for (ir::NodeId id : fused->persistent_nodes())
+    if (fused->node(id).op == OpKind::Param) params.push_back(fused->node(id).attrs.s("name"));
+  for (const std::string& name : params) {
+    // The update chain: nodes in the optimizer scope of this parameter.
+    std::vector<ir::NodeId> chain;
+    for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(fused->num_nodes()); ++id) {
+      const ir::Node& n = fused->node(id);
+      if (!n.dead && n.scope == "optimizer." + name && ir::is_elementwise(n.op)) chain.push_back(id);
+    }
+    if (chain.size() > 1) {
+      fuse(*fused, chain, "optimizer");
+      ++made;
+    }
+  }
+  for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(fused->num_nodes()); ++id) {
+    const ir::Node& n = fused->node(id);
+    if (n.dead || n.op != OpKind::Conv2d) continue;
+    fuse(*fused, {id}, "conv");
+    ++made;
+    break;
+  }
+  for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(fused->num_nodes()); ++id) {
+    const ir::Node& n = fused->node(id);
+    if (n.dead || n.op != OpKind::BatchNormTrain) continue;
+    fuse(*fused, {id}, "batchnorm");
+    ++made;
+    break;
+  }
+  REQUIRE(made >= 4);
+  auto feeds = small_feeds();
+  ExecContext ctx;
+  ctx.scalars["lr"] = 0.1f;
+  ctx.seed = 0;
+  std::map<std::string, Tensor> want = interpret(*g, feeds, ctx).outputs;
+  for (const char* precision : {"fp32", "mixed_bf16"}) {
+    INFO(precision);
+    auto plain = gpu_runner(*g, precision), fz = gpu_runner(*fused, precision);
+    INFO(fz->dump_plan());
+    ExecContext c1 = ctx, c2 = ctx;
+    auto a = plain->run(feeds, c1), b = fz->run(feeds, c2);
+    Tol tol = std::string(precision) == "fp32" ? Tol{2e-4, 2e-5} : Tol{4e-2, 4e-2};
+    compare_maps(want, b, tol);
+    compare_maps(a, b, tol);
+    for (const std::string& name : plain->persistent_names())
+      compare_tensors(name, plain->get_persistent(name), fz->get_persistent(name), tol);
+  }
+}
+
+// ---------------------------------------------------------------- the runner
+
+TEST_CASE("CUDA runner: graph replay, two steps in flight and eager launches agree", "[cuda]") {
+  REQUIRE_GPU();
+  auto g = small_train_graph();
+  auto feeds = small_feeds();
+  auto eager = gpu_runner(*g, "mixed_bf16", /*graphs=*/false), replay = gpu_runner(*g, "mixed_bf16", true),
+       piped = gpu_runner(*g, "mixed_bf16", true);
+  ExecContext ctx;
+  ctx.scalars["lr"] = 0.05f;
+  std::vector<float> le, lr, lp;
+  for (int s = 0; s < 6; ++s) {
+    ctx.step = s;
+    le.push_back(eager->run(feeds, ctx).at("loss").data<float>()[0]);
+    lr.push_back(replay->run(feeds, ctx).at("loss").data<float>()[0]);
+  }
+  for (int s = 0; s < 6; ++s) {
+    ctx.step = s;
+    piped->submit(feeds, ctx);
+    if (s > 0) lp.push_back(piped->wait().at("loss").data<float>()[0]);
+  }
+  lp.push_back(piped->wait().at("loss").data<float>()[0]);
+  CHECK(le == lr);  // same kernels, same order: bit for bit
+  CHECK(le == lp);
+  CHECK(le.back() < le.front());
+  for (const std::string& name : eager->persistent_names())
+    compare_tensors(name, eager->get_persistent(name), replay->get_persistent(name), Tol{0, 0});
+}
+
+TEST_CASE("CUDA runner: persistent tensors round-trip and changes reach the next step", "[cuda]") {
+  REQUIRE_GPU();
+  auto g = small_train_graph();
+  auto r = gpu_runner(*g, "mixed_bf16");
+  for (const std::string& name : r->persistent_names()) {
+    Tensor t = r->get_persistent(name);
+    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, 0.01 * static_cast<double>(i % 17) - 0.05);
+    r->set_persistent(name, t);
+    compare_tensors(name, t, r->get_persistent(name), Tol{0, 0});
+  }
+  // The CPU and the GPU start from the same weights: the first loss agrees.
+  RunnerOptions co;
+  co.device = "cpu";
+  auto cpu = make_runner(*g, co);
+  for (const std::string& name : r->persistent_names()) cpu->set_persistent(name, r->get_persistent(name));
+  auto feeds = small_feeds();
+  ExecContext ctx;
+  ctx.scalars["lr"] = 0.05f;
+  double a = cpu->run(feeds, ctx).at("loss").at(0), b = r->run(feeds, ctx).at("loss").at(0);
+  CHECK(std::fabs(a - b) < 2e-2 * std::max(1.0, std::fabs(a)));
+}
+
+// ---------------------------------------------------------------- training
+
+namespace {
+
+// Fashion-MNIST-shaped synthetic data: each class a fixed stroke pattern
+// plus noise, so that the network can learn it.
+std::map<std::string, Tensor> fashion_batch(int64_t n, int64_t step) {
+  Tensor x(DType::F32, {n, 1, 28, 28}), y(DType::I32, {n});
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t k = static_cast<int64_t>(counter_hash(3, step, 1, i) % 10);
+    y.data<int32_t>()[i] = static_cast<int32_t>(k);
+    for (int64_t h = 0; h < 28; ++h)
+      for (int64_t w = 0; w < 28; ++w) {
+        double pattern = std::sin(0.3 * (k + 1) * h + 0.2 * w * (k % 3)) > 0.2 ? 1.0 : -0.5;
+        double noise = uniform01(counter_hash(3, step, 2, (i * 28 + h) * 28 + w)) - 0.5;
+        x.data<float>()[(i * 28 + h) * 28 + w] = static_cast<float>(pattern + noise);
+      }
+  }
+  return {{"image", x}, {"labels", y}};
+}
+
+std::unique_ptr<ir::Graph> fashion_train_graph(int64_t batch, bool loss_scaling) {
+  ModelFile mf;
+  REQUIRE(mf.load(std::string(ACNN_SOURCE_DIR) + "/models/fashion/baseline.acnn"));
+  auto fwd = mf.build(batch);
+  REQUIRE(fwd);
+  Recipe r = recipe_from_value(*mf.recipe());
+  TrainGraphOptions o = TrainGraphOptions::from(r);
+  o.loss_scaling = loss_scaling;
+  return build_train_graph(*fwd, o);
+}
+
+std::vector<double> train_losses(Runner& r, int steps, int64_t batch, float lr) {
+  std::vector<double> losses;
+  ExecContext ctx;
+  ctx.scalars = {{"lr", lr}, {"dropblock_keep", 1.0f}, {"mixup_lambda", 1.0f}};
+  for (int s = 0; s < steps; ++s) {
+    ctx.step = s;
+    losses.push_back(r.run(fashion_batch(batch, s), ctx).at("loss").at(0));
+  }
+  return losses;
+}
+
+double mean_of(const std::vector<double>& v, size_t from, size_t to) {
+  double s = 0;
+  for (size_t i = from; i < to; ++i) s += v[i];
+  return s / static_cast<double>(to - from);
+}
+
+}  // namespace
+
+TEST_CASE("CUDA training: a Fashion network's fp32 loss tracks the CPU step by step", "[cuda]") {
+  REQUIRE_GPU();
+  const int64_t batch = 16;
+  auto g = fashion_train_graph(batch, false);
+  RunnerOptions co;
+  co.device = "cpu";
+  auto cpu = make_runner(*g, co);
+  auto gpu = gpu_runner(*g, "fp32");
+  for (const std::string& name : cpu->persistent_names()) gpu->set_persistent(name, cpu->get_persistent(name));
+  std::vector<double> a = train_losses(*cpu, 20, batch, 0.05f), b = train_losses(*gpu, 20, batch, 0.05f);
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("step " << i << ": cpu " << a[i] << ", gpu " << b[i]);
+    CHECK(std::fabs(a[i] - b[i]) <= 1e-3 * std::max(1.0, std::fabs(a[i])) * (1.0 + static_cast<double>(i)));
+  }
+}
+
+TEST_CASE("CUDA training: a few hundred mixed-precision steps learn (bf16, and fp16 with loss scaling)", "[cuda]") {
+  REQUIRE_GPU();
+  const int64_t batch = 64;
+  for (const char* precision : {"mixed_bf16", "mixed_fp16"}) {
+    INFO(precision);
+    const bool fp16 = std::string(precision) == "mixed_fp16";
+    auto g = fashion_train_graph(batch, fp16);
+    auto ref = fashion_train_graph(batch, false);
+    auto gpu = gpu_runner(*g, precision), gpu32 = gpu_runner(*ref, "fp32");
+    for (const std::string& name : gpu32->persistent_names()) gpu->set_persistent(name, gpu32->get_persistent(name));
+    std::vector<double> l = train_losses(*gpu, 300, batch, 0.05f), l32 = train_losses(*gpu32, 300, batch, 0.05f);
+    for (double x : l) REQUIRE(std::isfinite(x));
+    const double first = mean_of(l, 0, 10), last = mean_of(l, 290, 300), last32 = mean_of(l32, 290, 300);
+    INFO("first " << first << ", last " << last << ", fp32 last " << last32);
+    CHECK(last < 0.5 * first);
+    CHECK(std::fabs(last - last32) < 0.15 * first);  // tracks the fp32 run
+  }
+}

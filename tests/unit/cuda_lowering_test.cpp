@@ -1,0 +1,243 @@
+// The device-independent half of the CUDA backend, tested without a GPU:
+// the graph rewrites keep the meaning of training graphs (both forms run on
+// the reference interpreter), the precision plan stores activations in half
+// precision and everything else in fp32, units cover every needed node and
+// batch the optimizer, and every kernel the generator writes for ResNet-50
+// and the Fashion models compiles with NVRTC (which needs no GPU).
+#ifdef ACNN_HAVE_CUDA
+#include <cmath>
+#include <set>
+
+#include "backends/cuda/codegen.h"
+#include "backends/cuda/lowering.h"
+#include "backends/cuda/nvrtc.h"
+#include "compiler/autodiff/autodiff.h"
+#include "compiler/elaborate/model_file.h"
+#include "compiler/ir/op.h"
+#include "compiler/train/train_graph.h"
+#include "runtime/interpreter.h"
+#include "tests/catch.h"
+
+using namespace acnn;
+using namespace acnn::cuda;
+
+namespace {
+
+std::string model_path(const std::string& rel) { return std::string(ACNN_SOURCE_DIR) + "/models/" + rel; }
+
+std::unique_ptr<ir::Graph> train_graph_of(const std::string& file, int64_t batch, Recipe* recipe_out = nullptr) {
+  ModelFile mf;
+  REQUIRE(mf.load(model_path(file)));
+  auto fwd = mf.build(batch);
+  REQUIRE(fwd);
+  Recipe r = recipe_from_value(*mf.recipe());
+  if (recipe_out) *recipe_out = r;
+  TrainGraphOptions o = TrainGraphOptions::from(r);
+  o.distill = false;
+  return build_train_graph(*fwd, o);
+}
+
+std::map<std::string, Tensor> feeds_for(const ir::Graph& g, int64_t classes) {
+  std::map<std::string, Tensor> f;
+  for (const ir::Node& n : g.nodes()) {
+    if (n.dead || n.op != ir::OpKind::Input) continue;
+    const ir::ValueType& t = g.type(n.outputs[0]);
+    Tensor x(t.dtype, t.shape);
+    for (int64_t i = 0; i < x.numel(); ++i)
+      x.set(i, t.dtype == DType::I32 ? static_cast<double>(i % classes) : 2.0 * uniform01(counter_hash(7, 0, 3, i)) - 1.0);
+    f[n.attrs.s("name")] = x;
+  }
+  return f;
+}
+
+double max_rel_diff(const Tensor& a, const Tensor& b) {
+  double scale = 1e-6, worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) scale = std::max(scale, std::fabs(a.at(i)));
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.at(i) - b.at(i)) / scale);
+  return worst;
+}
+
+// Every generated kernel of a plan, with the formats the plan prefers.
+std::string program_of(const DevicePlan& d, int* kernels) {
+  const ir::Graph& g = *d.graph;
+  ScalarIndex sc;
+  for (const ir::Node& n : g.nodes())
+    if (!n.dead && n.op == ir::OpKind::RuntimeScalar && !sc.count(n.attrs.s("name")))
+      sc[n.attrs.s("name")] = static_cast<int>(sc.size());
+  auto fmts = [&](const std::vector<ir::ValueId>& vs) {
+    std::vector<Format> r;
+    for (ir::ValueId v : vs) r.push_back(d.formats.preferred[v]);
+    return r;
+  };
+  std::string src = prelude();
+  int k = 0;
+  std::set<std::string> conversions;
+  for (const Unit& u : d.units.units) {
+    std::string name = "k" + std::to_string(k++);
+    if (u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion) {
+      src += gen_region(g, u, fmts(u.inputs), fmts(u.outputs), sc, name).source;
+    } else if (u.kind == UnitKind::UpdateGroup) {
+      const Unit& m = u.members[0];
+      src += gen_update_group(g, m, fmts(m.inputs), fmts(m.outputs), sc, true, name).source;
+    } else if (u.kind == UnitKind::Node && gather_op(g.node(u.nodes[0]).op)) {
+      src += gen_gather(g, g.node(u.nodes[0]), fmts(u.inputs), d.formats.preferred[u.outputs[0]], name).source;
+    }
+  }
+  // The conversions a run needs most: plain f32 feeds to the activation format.
+  for (const ir::Node& n : g.nodes()) {
+    if (n.dead || n.op != ir::OpKind::Input || !is_float(g.type(n.outputs[0]).dtype)) continue;
+    const Shape& s = g.type(n.outputs[0]).shape;
+    Format to{activation_dtype(d.precision), DevLayout::NHWC};
+    src += gen_convert(s, Format{DType::F32, DevLayout::Plain}, to, "k" + std::to_string(k++)).source;
+    src += gen_convert(s, to, Format{DType::F32, DevLayout::Plain}, "k" + std::to_string(k++)).source;
+  }
+  *kernels = k;
+  return src;
+}
+
+}  // namespace
+
+TEST_CASE("CUDA lowering: the rewrites keep a training step's results", "[unit]") {
+  auto g = train_graph_of("fashion/assemble.acnn", 4);
+  DevicePlan d = plan_device(*g, Precision::FP32);
+  CHECK(d.rewrites > 0);
+  CHECK(ir::verify(*d.graph).empty());
+  auto feeds = feeds_for(*g, 10);
+  ExecContext ctx;
+  ctx.seed = 3;
+  ctx.step = 1;
+  ctx.scalars = {{"lr", 0.1f}, {"dropblock_keep", 1.0f}, {"mixup_lambda", 0.7f}};
+  InterpreterResult a = interpret(*g, feeds, ctx), b = interpret(*d.graph, feeds, ctx);
+  CHECK(max_rel_diff(a.outputs.at("loss"), b.outputs.at("loss")) < 1e-5);
+  CHECK(max_rel_diff(a.outputs.at("logits"), b.outputs.at("logits")) < 1e-4);
+  REQUIRE(a.updated_state.size() == b.updated_state.size());
+  double worst = 0;
+  for (auto& [name, t] : a.updated_state) worst = std::max(worst, max_rel_diff(t, b.updated_state.at(name)));
+  CHECK(worst < 1e-4);
+}
+
+TEST_CASE("CUDA lowering: asymmetric conv padding and conv bias become pads and adds", "[unit]") {
+  ir::Graph g;
+  ir::Builder b(g);
+  ir::ValueId x = b.input("image", {DType::F32, {2, 3, 7, 6}});
+  ir::ValueId w = b.param("w", {DType::F32, {4, 3, 3, 2}}, "kaiming_normal", true);
+  ir::ValueId bias = b.param("b", {DType::F32, {4}}, "normal:0.5", false);
+  Attrs a{{"stride", std::vector<int64_t>{1, 2}}, {"pad", std::vector<int64_t>{2, 0, 1, 1}},
+          {"dilation", std::vector<int64_t>{2, 1}}, {"groups", int64_t{1}}};
+  ir::ValueId y = b.emit1(ir::OpKind::Conv2d, {x, w, bias}, a);
+  ir::ValueId loss = b.reduce_mean(b.mul(y, y), {0, 1, 2, 3}, false);
+  g.outputs.push_back({"loss", loss});
+  std::vector<ir::ValueId> params{w, bias};
+  auto grads = autodiff::differentiate(g, loss, params);
+  g.outputs.push_back({"dw", grads.grads.at(w)});
+  g.outputs.push_back({"db", grads.grads.at(bias)});
+  DevicePlan d = plan_device(g, Precision::FP32);
+  int convs_with_bias = 0, asym = 0;
+  for (const ir::Node& n : d.graph->nodes()) {
+    if (n.op == ir::OpKind::Conv2d && n.inputs.size() == 3) ++convs_with_bias;
+    if (n.op == ir::OpKind::Conv2d || n.op == ir::OpKind::Conv2dBackwardData || n.op == ir::OpKind::Conv2dBackwardWeight) {
+      auto p = n.attrs.ints("pad");
+      if (p[0] != p[2] || p[1] != p[3]) ++asym;
+    }
+  }
+  CHECK(convs_with_bias == 0);
+  CHECK(asym == 0);
+  std::map<std::string, Tensor> feeds = feeds_for(g, 1);
+  ExecContext ctx;
+  auto ra = interpret(g, feeds, ctx), rb = interpret(*d.graph, feeds, ctx);
+  for (const char* o : {"loss", "dw", "db"}) CHECK(max_rel_diff(ra.outputs.at(o), rb.outputs.at(o)) < 1e-5);
+}
+
+TEST_CASE("CUDA lowering: mixed precision stores activations in bf16 and state in fp32", "[unit]") {
+  auto g = train_graph_of("fashion/baseline.acnn", 8);
+  DevicePlan d = plan_device(*g, Precision::BF16);
+  const ir::Graph& lg = *d.graph;
+  CHECK(d.formats.activations > 10);
+  int convs = 0;
+  for (const ir::Node& n : lg.nodes()) {
+    const Format& f0 = d.formats.preferred[n.outputs.empty() ? 0 : n.outputs[0]];
+    switch (n.op) {
+      case ir::OpKind::Param:
+      case ir::OpKind::State:
+        CHECK(f0.dtype == DType::F32);
+        break;
+      case ir::OpKind::Conv2d:
+        ++convs;
+        CHECK(f0.dtype == DType::BF16);
+        if (lg.type(n.outputs[0]).shape[1] > 1 && lg.type(n.outputs[0]).shape[2] > 1) CHECK(f0.layout == DevLayout::NHWC);
+        break;
+      case ir::OpKind::Conv2dBackwardWeight:
+        CHECK(f0.dtype == DType::BF16);  // cuDNN writes dw in the type of x; the optimizer reads it as is
+        break;
+      case ir::OpKind::SoftmaxCrossEntropy:
+      case ir::OpKind::Matmul:
+        CHECK(f0.dtype == DType::F32);
+        break;
+      default: break;
+    }
+  }
+  CHECK(convs > 3);
+  for (const ir::StateUpdate& u : lg.updates) CHECK(d.formats.preferred[u.value].dtype == DType::F32);
+  CHECK(d.formats.preferred[lg.output("loss")].dtype == DType::F32);
+  DevicePlan f = plan_device(*g, Precision::FP32);
+  CHECK(f.formats.activations == 0);
+}
+
+TEST_CASE("CUDA lowering: units cover every needed node; the optimizer is one multi-tensor launch", "[unit]") {
+  auto g = train_graph_of("fashion/assemble.acnn", 8);
+  DevicePlan d = plan_device(*g, Precision::BF16);
+  const ir::Graph& lg = *d.graph;
+  int regions = 0, groups = 0, optimizer_members = 0, nodes = 0;
+  for (const Unit& u : d.units.units) {
+    regions += u.kind == UnitKind::Region;
+    nodes += u.kind == UnitKind::Node;
+    if (u.kind == UnitKind::UpdateGroup) {
+      ++groups;
+      if (u.optimizer) optimizer_members += static_cast<int>(u.members.size());
+    }
+  }
+  int params = 0;
+  for (const ir::Node& n : lg.nodes()) params += n.op == ir::OpKind::Param;
+  CHECK(groups >= 1);
+  CHECK(optimizer_members >= params - 2);  // all but parameters of unusual shapes
+  for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(lg.num_nodes()); ++id) {
+    const ir::Node& n = lg.node(id);
+    if (!d.needed[id] || n.op == ir::OpKind::Input || n.op == ir::OpKind::Param || n.op == ir::OpKind::State ||
+        n.op == ir::OpKind::Constant || inlinable_source(n.op))
+      continue;
+    CHECK(d.units.unit_of_node[id] >= 0);
+  }
+  // Fewer kernels than nodes: elementwise chains fuse.
+  CHECK(static_cast<int>(d.units.units.size()) < static_cast<int>(lg.num_nodes()) / 2);
+  INFO(regions << " regions, " << nodes << " node units, " << groups << " update groups");
+}
+
+TEST_CASE("CUDA codegen: every generated kernel of the models compiles with NVRTC", "[unit]") {
+  struct Run {
+    const char* file;
+    std::vector<Precision> precisions;
+  };
+  for (const Run& run : {Run{"fashion/assemble.acnn", {Precision::FP32, Precision::BF16, Precision::FP16}},
+                         Run{"resnet50.acnn", {Precision::BF16}}}) {
+    const char* file = run.file;
+    auto g = train_graph_of(file, 2);
+    for (Precision p : run.precisions) {
+      DevicePlan d = plan_device(*g, p);
+      int kernels = 0;
+      std::string src = program_of(d, &kernels);
+      INFO(file << " precision " << static_cast<int>(p) << ": " << kernels << " kernels");
+      NvrtcResult r;
+      REQUIRE_NOTHROW(r = nvrtc_compile(src, 90, /*use_cache=*/false));
+      CHECK(!r.cubin.empty());
+    }
+  }
+}
+
+TEST_CASE("CUDA codegen: float literals read back exactly", "[unit]") {
+  CHECK(float_literal(1.0) == "1.0f");
+  CHECK(float_literal(0.1) == "0.100000001f");
+  CHECK(float_literal(1e-5) == "9.99999975e-06f");
+  CHECK(float_literal(INFINITY) == "__int_as_float(0x7f800000)");
+}
+
+#endif  // ACNN_HAVE_CUDA
