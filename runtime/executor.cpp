@@ -213,7 +213,39 @@ struct Executor::Compiler {
       ex.updates_.push_back({p, s, swap});
     }
     liveness();
+    reuse_inputs();
     plan.plan_arena();
+  }
+
+  // Honours the in-place pass (attr `inplace` = input index): output 0 of a
+  // kernel step takes over the buffer of that input when the input's buffer
+  // is an arena slot read for the last time by this step, both have the same
+  // size and layout, and the kernel says it can overwrite it. The output
+  // becomes an alias of the input's buffer; their live ranges merge.
+  void reuse_inputs() {
+    for (int i = 0; i < static_cast<int>(plan.steps.size()); ++i) {
+      Step& st = plan.steps[i];
+      if (st.kind != StepKind::Kernel || st.node < 0 || st.outputs.size() != 1) continue;
+      const ir::Node& n = g.node(st.node);
+      if (!n.attrs.has("inplace")) continue;
+      int k = static_cast<int>(n.attrs.i("inplace"));
+      if (k < 0 || k >= static_cast<int>(st.inputs.size()) || !st.kernel->can_overwrite_input(k)) continue;
+      int in = st.inputs[k], out = st.outputs[0];
+      int r = root(in);
+      Slot &rs = plan.slots[r], &os = plan.slots[out];
+      if (rs.home != SlotHome::Arena || os.home != SlotHome::Arena || rs.last != i) continue;
+      if (plan.slots[in].bytes != os.bytes || rs.bytes != os.bytes || !same_layout(plan.slots[in].layout, os.layout)) continue;
+      bool other_input_shares = false;  // the same buffer read through another operand
+      for (size_t j = 0; j < st.inputs.size(); ++j) other_input_shares |= static_cast<int>(j) != k && root(st.inputs[j]) == r;
+      if (other_input_shares) continue;
+      rs.last = std::max(rs.last, os.last);
+      os.home = SlotHome::Alias;
+      os.alias_of = r;
+      os.first = os.last = -1;
+      for (Slot& s : plan.slots)
+        if (s.home == SlotHome::Alias && s.alias_of == out) s.alias_of = r;
+      ++plan.inplace_reuses;
+    }
   }
 
   void liveness() {
@@ -250,7 +282,7 @@ Executor::Executor(const ir::Graph& g, ExecutorOptions opts) : opts_(std::move(o
     p.name = n.attrs.s("name");
     p.node = id;
     p.type = graph_->type(n.outputs[0]);
-    p.tensor = init_persistent(n, p.type.dtype, opts_.seed);
+    if (!opts_.plan_only) p.tensor = init_persistent(n, p.type.dtype, opts_.seed);
     persistent_index_[p.name] = static_cast<int>(persistent_.size());
     persistent_.push_back(std::move(p));
   }
@@ -280,7 +312,7 @@ void Executor::compile() {
   }
   // Store persistent tensors in their final layouts.
   for (Persistent& p : persistent_) {
-    if (!p.layout) continue;
+    if (!p.layout || opts_.plan_only) continue;
     Tensor plain = p.tensor;
     p.tensor = alloc_tensor(p.type, p.layout);
     std::vector<const Tensor*> in{&plain};
@@ -306,6 +338,11 @@ void Executor::bind_fixed_buffers() {
   plan_.scratch_bytes = 0;
   for (const Step& st : plan_.steps)
     if (st.kernel) plan_.scratch_bytes = std::max(plan_.scratch_bytes, st.kernel->scratch_bytes());
+  if (opts_.plan_only) {
+    for (const Slot& s : plan_.slots)
+      if (s.home == SlotHome::Dedicated || s.home == SlotHome::Constant) plan_.dedicated_bytes += s.bytes;
+    return;
+  }
   arena_ = alloc_tensor({DType::U8, {static_cast<int64_t>(std::max<size_t>(plan_.arena_bytes, 1))}}, nullptr).storage();
   scratch_ = alloc_tensor({DType::U8, {static_cast<int64_t>(std::max<size_t>(plan_.scratch_bytes, 1))}}, nullptr).storage();
   for (const Step& st : plan_.steps)

@@ -35,6 +35,11 @@ struct ExecutorOptions {
   bool persistent_backend_layouts = true;
   // Measure the time of every step (two clock reads per step).
   bool profile = true;
+  // Compile the plan only (for reports: `acnn check --train`, `acnn dump
+  // --stage plan`): persistent tensors are not initialized and no arena,
+  // scratch or dedicated buffer is allocated; run() and the persistent-tensor
+  // API throw.
+  bool plan_only = false;
 };
 
 struct KernelTime {

@@ -52,6 +52,7 @@ void Executor::run_step(Step& st, ExecContext& ctx) {
 }
 
 std::map<std::string, Tensor> Executor::run(const std::map<std::string, Tensor>& feeds, ExecContext& ctx) {
+  if (opts_.plan_only) throw std::logic_error("this executor was compiled for its plan only (plan_only)");
   if (ctx.threads > 0 && ctx.threads != threads_set_) {
     omp_set_num_threads(ctx.threads);
     threads_set_ = ctx.threads;
@@ -136,6 +137,7 @@ std::vector<std::string> Executor::persistent_names() const {
 bool Executor::has_persistent(const std::string& name) const { return persistent_index_.count(name) != 0; }
 
 Tensor Executor::get_persistent(const std::string& name) const {
+  if (opts_.plan_only) throw std::logic_error("this executor was compiled for its plan only (plan_only)");
   auto it = persistent_index_.find(name);
   if (it == persistent_index_.end()) throw std::runtime_error("no parameter or state named `" + name + "`");
   const Persistent& p = persistent_[it->second];
@@ -149,6 +151,7 @@ Tensor Executor::get_persistent(const std::string& name) const {
 }
 
 void Executor::set_persistent(const std::string& name, const Tensor& value) {
+  if (opts_.plan_only) throw std::logic_error("this executor was compiled for its plan only (plan_only)");
   auto it = persistent_index_.find(name);
   if (it == persistent_index_.end()) throw std::runtime_error("no parameter or state named `" + name + "`");
   Persistent& p = persistent_[it->second];

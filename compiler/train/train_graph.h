@@ -20,6 +20,10 @@
 
 namespace acnn {
 
+namespace passes {
+class PhaseTimer;
+}
+
 struct TrainGraphOptions {
   int64_t classes = 10;
   double label_smoothing = 0;
@@ -33,6 +37,9 @@ struct TrainGraphOptions {
   double kd_temperature = 1.0, kd_weight = 1.0;
   Recipe::Optimizer optimizer;
   bool zero_gamma = true;
+  // When set, receives the time of "train graph" (lowering, loss, optimizer)
+  // and of "autodiff".
+  passes::PhaseTimer* timer = nullptr;
 
   static TrainGraphOptions from(const Recipe& r);
 };

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,12 @@ struct TrainOptions {
   bool progress = true;
   bool profile = false;             // print the most expensive kernels at the end
   std::vector<std::string> backends;  // executor backend priority; empty: fastest available
+  // Graph passes (compiler/passes/pipeline.h) run on the training and
+  // inference graphs before they are planned: `passes` is a --passes list
+  // ("all", "none", or names); no_fuse drops the fusion pass.
+  std::string passes = "all";
+  bool no_fuse = false;
+  bool time_passes = false;         // print the compile time of every stage
   std::string model_path;           // the model file (for resolving a teacher path)
 };
 
