@@ -5,6 +5,7 @@
 // peak memory; --time-passes prints the compile time of every stage.
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "compiler/ir/stats.h"

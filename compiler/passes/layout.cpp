@@ -38,8 +38,9 @@ bool assign_layouts(ir::Graph& g) {
   for (const ir::Node& n : g.nodes())
     if (!n.dead && layout_sensitive(n.op))
       for (ir::ValueId v : n.inputs) plain[v] = true;
+  // Graph outputs are copied out plain; update values are not: persistent
+  // tensors are kept in the layout their update is produced in.
   for (const auto& [name, v] : g.outputs) plain[v] = true;
-  for (const ir::StateUpdate& u : g.updates) plain[u.value] = true;
   bool changed = false;
   for (ir::Node& n : g.nodes()) {
     if (n.dead || ir::op_def(n.op).family == ir::OpFamily::Source || n.op == ir::OpKind::Reshape) continue;

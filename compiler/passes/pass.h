@@ -48,7 +48,7 @@ bool bn_fold(ir::Graph& g);
 // pass decides, once per value, whether it must be materialized in the
 // logical NCHW order: values of rank >= 4 that a layout-sensitive consumer
 // reads (reshape, slice, concat, pad, transpose, softmax, upsampling, a
-// graph output, an update) get attr layout="plain" on their producer;
+// graph output) get attr layout="plain" on their producer;
 // the rest may live in any backend layout. Backends may use the hint to
 // write such values plain directly instead of reordering later.
 bool assign_layouts(ir::Graph& g);
