@@ -35,6 +35,7 @@ struct Executor::Compiler {
   Plan& plan;
   std::vector<std::vector<int>> value_slots;  // every slot of each value
   std::vector<Kernel*> node_kernel;
+  std::vector<CachedKernel> cache;  // what the next compile pass may reuse
 
   Compiler(Executor& e) : ex(e), g(*e.graph_), plan(e.plan_) {}
 
@@ -149,11 +150,34 @@ struct Executor::Compiler {
     }
     for (auto& b : ex.backends_) {
       if (!b->supports(g, n)) continue;
-      CompileRequest req{g, n, in_layouts, std::vector<LayoutPtr>(n.outputs.size()),
-                         [this](ir::NodeId k) { return node_kernel[k]; }};
-      std::unique_ptr<Kernel> k = b->compile(req);
-      if (!k) continue;  // the backend declined after all
+      bool looked = false;
+      CompileRequest req{g, n, in_layouts, std::vector<LayoutPtr>(n.outputs.size()), [this, &looked](ir::NodeId k) {
+                           looked = true;
+                           return node_kernel[k];
+                         }};
+      std::unique_ptr<Kernel> k;
+      CachedKernel* c = ex.kernel_cache_.empty() ? nullptr : &ex.kernel_cache_[id];
+      auto same = [](const std::vector<LayoutPtr>& a, const std::vector<LayoutPtr>& b) {
+        if (a.size() != b.size()) return false;
+        for (size_t i = 0; i < a.size(); ++i)
+          if (!same_layout(a[i], b[i])) return false;
+        return true;
+      };
+      if (c && c->kernel && c->reusable && c->backend == b->name() && same(c->given, in_layouts)) {
+        k = std::move(c->kernel);
+        req.inputs = c->inputs;
+        req.outputs = c->outputs;
+      } else {
+        k = b->compile(req);
+        if (!k) continue;  // the backend declined after all
+      }
       assert(req.inputs.size() == n.inputs.size() && req.outputs.size() == n.outputs.size());
+      CachedKernel& next = cache[id];
+      next.backend = b->name();
+      next.given = in_layouts;
+      next.inputs = req.inputs;
+      next.outputs = req.outputs;
+      next.reusable = !looked;
       Step st;
       st.kind = StepKind::Kernel;
       st.node = id;
@@ -195,6 +219,8 @@ struct Executor::Compiler {
     value_slots.assign(g.num_values(), {});
     plan.value_slot.assign(g.num_values(), -1);
     node_kernel.assign(g.num_nodes(), nullptr);
+    cache.clear();
+    cache.resize(g.num_nodes());
     std::vector<bool> need = needed_nodes();
     for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(g.num_nodes()); ++id) {
       const ir::Node& n = g.node(id);
@@ -215,6 +241,7 @@ struct Executor::Compiler {
     liveness();
     reuse_inputs();
     plan.plan_arena();
+    ex.kernel_cache_ = std::move(cache);
   }
 
   // Honours the in-place pass (attr `inplace` = input index): output 0 of a
@@ -298,6 +325,9 @@ void Executor::compile() {
   // Compile, then move persistent tensors into the layout their update value
   // comes in, so that no conversion runs per step; recompile while that changes.
   for (int pass = 0;; ++pass) {
+    if (pass > 0)  // the previous pass's kernels, for reuse
+      for (Step& st : plan_.steps)
+        if (st.kind == StepKind::Kernel && st.node >= 0 && st.kernel) kernel_cache_[st.node].kernel = std::move(st.kernel);
     Compiler(*this).run();
     if (!opts_.persistent_backend_layouts || pass == 3) break;
     bool changed = false;
@@ -310,6 +340,7 @@ void Executor::compile() {
     }
     if (!changed) break;
   }
+  kernel_cache_.clear();
   // Store persistent tensors in their final layouts.
   for (Persistent& p : persistent_) {
     if (!p.layout || opts_.plan_only) continue;

@@ -111,8 +111,19 @@ class Executor {
     bool swap;       // exchange buffers instead of copying
   };
 
+  // A node's kernel from the previous compile pass, reused by the next pass
+  // when its backend and the layouts of its inputs are unchanged (compile()
+  // repeats while persistent tensors change layouts; most kernels do not).
+  struct CachedKernel {
+    std::string backend;
+    std::vector<LayoutPtr> given, inputs, outputs;
+    std::unique_ptr<Kernel> kernel;
+    bool reusable = false;  // it did not look at another kernel while compiling
+  };
+
   ExecutorOptions opts_;
   std::unique_ptr<ir::Graph> graph_;
+  std::vector<CachedKernel> kernel_cache_;
   std::vector<std::unique_ptr<Backend>> backends_;
   Plan plan_;
   std::vector<std::string> node_backend_;

@@ -7,12 +7,39 @@ namespace acnn::passes {
 
 namespace {
 
-bool candidate(const ir::Node& n) {
-  if (n.outputs.size() != 1) return false;
-  if (ir::is_elementwise(n.op)) return true;
-  if (n.op != ir::OpKind::Fused) return false;
+bool has_op(const ir::Graph& body, std::initializer_list<ir::OpKind> ops) {
+  for (const ir::Node& m : body.nodes())
+    for (ir::OpKind k : ops)
+      if (!m.dead && m.op == k) return true;
+  return false;
+}
+
+// Which inputs output 0 of n may overwrite: every input of an elementwise op;
+// of an elementwise fused node without reductions (a reduction may still read
+// an input while it accumulates into the output); of a conv fused node only
+// the residual operand of its sum (never what the convolution reads).
+std::vector<bool> overwritable(const ir::Node& n) {
+  std::vector<bool> ok(n.inputs.size(), false);
+  if (n.outputs.size() != 1) return ok;
+  if (ir::is_elementwise(n.op)) return std::vector<bool>(n.inputs.size(), true);
+  if (n.op != ir::OpKind::Fused || !n.body) return ok;
+  const ir::Graph& body = *n.body;
   const std::string& kind = n.attrs.s("kind");
-  return kind == "elementwise" || kind == "conv";
+  if (kind == "elementwise" && !has_op(body, {ir::OpKind::ReduceSum, ir::OpKind::ReduceMean, ir::OpKind::ReduceMax}))
+    return std::vector<bool>(n.inputs.size(), true);
+  if (kind != "conv") return ok;
+  std::vector<bool> conv_operand(body.num_values(), false);
+  for (const ir::Node& m : body.nodes())
+    if (!m.dead && m.op == ir::OpKind::Conv2d)
+      for (ir::ValueId v : m.inputs) conv_operand[v] = true;
+  for (const ir::Node& m : body.nodes()) {
+    if (m.dead || m.op != ir::OpKind::Add) continue;
+    for (ir::ValueId v : m.inputs) {
+      const ir::Node& p = body.producer(v);
+      if (p.op == ir::OpKind::Input && !conv_operand[v]) ok[p.attrs.i("index")] = true;
+    }
+  }
+  return ok;
 }
 
 }  // namespace
@@ -38,12 +65,13 @@ bool mark_inplace(ir::Graph& g) {
   bool changed = false;
   for (ir::NodeId i = 0; i < count; ++i) {
     ir::Node& n = g.node(i);
-    if (n.dead || !candidate(n)) continue;
+    if (n.dead) continue;
+    std::vector<bool> may = overwritable(n);
     int64_t chosen = -1;
     const ir::ValueType& out = g.type(n.outputs[0]);
     for (size_t k = 0; k < n.inputs.size() && chosen < 0; ++k) {
       ir::ValueId v = n.inputs[k];
-      if (!(g.type(v) == out) || pinned[v]) continue;
+      if (!may[k] || !(g.type(v) == out) || pinned[v]) continue;
       // Only buffers the executor allocates per step: not fed, persistent or constant.
       ir::ValueId root = v;
       while (g.producer(root).op == ir::OpKind::Reshape) root = g.producer(root).inputs[0];

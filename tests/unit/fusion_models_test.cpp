@@ -1,4 +1,4 @@
-// For every model under models/ (ImageNet-sized ones at 64x64, batch 2; the
+// For every model under models/ (ImageNet-sized ones at 32x32, batch 2; the
 // Fashion ones at their real size): the optimized and fused graphs compute the
 // same as the unfused ones on the reference interpreter, which runs fused
 // nodes by interpreting their bodies: the inference graph (logits, loss; batch
@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "compiler/elaborate/model_file.h"
@@ -37,7 +38,7 @@ std::vector<std::string> model_files() {
   return files;
 }
 
-// A model file rewritten for a quick test: ImageNet models at 64x64, no
+// A model file rewritten for a quick test: ImageNet models at 32x32, no
 // distillation teacher (it would expect its own input size).
 struct TestModel {
   ModelFile mf;
@@ -49,7 +50,7 @@ std::unique_ptr<TestModel> load_small(const std::string& path, int64_t batch) {
   auto m = std::make_unique<TestModel>();
   bool fashion = path.find("/fashion/") != std::string::npos;
   std::string text = "import \"" + path + "\" as m\n" +
-                     (fashion ? std::string("model = m.model\n") : std::string("model = m.model with { size: 64 }\n")) +
+                     (fashion ? std::string("model = m.model\n") : std::string("model = m.model with { size: 32 }\n")) +
                      "recipe = m.recipe with { distill: { teacher: \"\" } }\n";
   if (!m->mf.load_text(root() + "/models/test_wrapper.acnn", text)) return nullptr;
   m->forward = m->mf.build(batch);
@@ -65,10 +66,13 @@ Tensor random_tensor(const ir::ValueType& t, uint64_t seed) {
   return x;
 }
 
-// Feeds for every Input of g: images random, labels 0..classes-1.
+// Feeds for every Input of g (images random, labels 0..classes-1) and every
+// persistent tensor (initialized once here rather than in every interpret()).
 std::map<std::string, Tensor> feeds_for(const ir::Graph& g, int64_t classes) {
   std::map<std::string, Tensor> f;
   for (const ir::Node& n : g.nodes()) {
+    if (!n.dead && (n.op == ir::OpKind::Param || n.op == ir::OpKind::State))
+      f[n.attrs.s("name")] = init_persistent(n, g.type(n.outputs[0]).dtype, 11);
     if (n.dead || n.op != ir::OpKind::Input) continue;
     const ir::ValueType& t = g.type(n.outputs[0]);
     const std::string& name = n.attrs.s("name");

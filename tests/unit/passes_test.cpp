@@ -1,6 +1,7 @@
 // The graph passes one by one (CSE, constant folding, BN folding, fusion
 // kinds, layout and in-place marking), the pipeline's options, the plan-only
 // executor and the executor's in-place reuse.
+#include <cmath>
 #include <sstream>
 
 #include "compiler/elaborate/model_file.h"
