@@ -62,9 +62,18 @@ class DotWriter {
          << "  edge [color=\"#555555\", arrowsize=0.6];\n";
     Cluster root;
     shown_.assign(g_.num_nodes(), false);
+    // Nodes computed from sources alone (folded batch-norm weights, filter
+    // broadcasts) are drawn only with the sources.
+    hidden_.assign(g_.num_nodes(), false);
     for (NodeId i = 0; i < static_cast<NodeId>(g_.num_nodes()); ++i) {
       const Node& n = g_.node(i);
-      if (n.dead || (!o_.sources && hidden_source(n.op)) || !in_scope(n.scope, o_.scope)) continue;
+      bool from_sources = !n.inputs.empty();
+      for (ValueId v : n.inputs) from_sources = from_sources && hidden_[g_.value(v).producer];
+      hidden_[i] = !n.dead && (hidden_source(n.op) || from_sources);
+    }
+    for (NodeId i = 0; i < static_cast<NodeId>(g_.num_nodes()); ++i) {
+      const Node& n = g_.node(i);
+      if (n.dead || (!o_.sources && hidden_[i]) || !in_scope(n.scope, o_.scope)) continue;
       if (!o_.scope.empty() && n.op == OpKind::Input) continue;
       shown_[i] = true;
       Cluster* c = &root;
@@ -86,7 +95,7 @@ class DotWriter {
   std::ostream& out_;
   const Graph& g_;
   const DotOptions& o_;
-  std::vector<bool> shown_;
+  std::vector<bool> shown_, hidden_;
   int clusters_ = 0;
   std::map<NodeId, bool> drawn_as_cluster_;
   std::map<NodeId, bool> external_;  // producers outside the scope, drawn as stubs
@@ -180,7 +189,7 @@ class DotWriter {
         NodeId p = g_.value(v).producer;
         const Node& pn = g_.node(p);
         if (!shown_[p]) {
-          if (hidden_source(pn.op) && !o_.sources) continue;
+          if (hidden_[p] && !o_.sources) continue;
           if (!external_[p]) {  // a stub for a producer outside the scope
             external_[p] = true;
             out_ << "  n" << p << " [label=\"" << op_name(pn.op) << (pn.scope.empty() ? "" : "\\n" + escape(pn.scope))

@@ -53,11 +53,14 @@ bool bn_fold(ir::Graph& g);
 // write such values plain directly instead of reordering later.
 bool assign_layouts(ir::Graph& g);
 
-// In-place reuse (inplace.cpp): an elementwise node (or an elementwise /
-// conv fused node) whose single output has the type of an input that it is
-// the last reader of (reshape views count as readers of what they view) gets
-// attr inplace=<input index>: the planner may put the output in that input's
-// buffer when the node's kernel says it can overwrite the input.
+// In-place reuse (inplace.cpp): a node whose single output has the type of
+// an input that it reads for the last time (reshape views count as reads of
+// what they view), and that is neither fed, persistent, constant nor kept as
+// an output, gets attr inplace=<input index>: the planner may put the output
+// in that input's buffer when the node's kernel says it can overwrite it.
+// Candidates: elementwise ops (any operand), elementwise fused nodes without
+// reductions (any operand), conv fused nodes (only the residual of their sum,
+// never what the convolution reads).
 bool mark_inplace(ir::Graph& g);
 
 }  // namespace acnn::passes
