@@ -240,56 +240,9 @@ struct Executor::Compiler {
   }
 };
 
-// Replaces a Fused node by a copy of its body (inputs wired to the node's
-// inputs, uses of its outputs to the copied values).
-static void inline_fused(ir::Graph& g, ir::NodeId id) {
-  const ir::Node f = g.node(id);  // a copy: add_node may move the node list
-  const ir::Graph& body = *f.body;
-  std::vector<ir::ValueId> map(body.num_values(), ir::kNoValue);
-  for (const ir::Node& n : body.nodes()) {
-    if (n.dead) continue;
-    if (n.op == ir::OpKind::Input) {
-      map[n.outputs[0]] = f.inputs.at(n.attrs.i("index"));
-      continue;
-    }
-    std::vector<ir::ValueId> ins;
-    for (ir::ValueId v : n.inputs) ins.push_back(map[v]);
-    std::vector<ir::ValueType> types;
-    for (ir::ValueId v : n.outputs) types.push_back(body.type(v));
-    ir::NodeId k = g.add_node(n.op, ins, types, n.attrs, n.scope.empty() ? f.scope : n.scope, n.loc);
-    for (size_t i = 0; i < n.outputs.size(); ++i) map[n.outputs[i]] = g.node(k).outputs[i];
-  }
-  g.node(id).dead = true;
-  for (size_t k = 0; k < f.outputs.size(); ++k) g.replace_uses(f.outputs[k], map[body.outputs[k].second]);
-}
-
-void Executor::expand_unsupported_fused() {
-  // With only the reference backend, fused nodes run whole (the oracle).
-  bool fast = false;
-  for (auto& b : backends_) fast |= b->name() != "reference";
-  if (!fast) return;
-  bool changed = false;
-  for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(graph_->num_nodes()); ++id) {
-    const ir::Node& n = graph_->node(id);
-    if (n.dead || n.op != ir::OpKind::Fused || !n.body) continue;
-    bool taken = false;
-    for (auto& b : backends_)
-      if (b->name() != "reference" && b->supports(*graph_, n)) taken = true;
-    if (taken) continue;
-    inline_fused(*graph_, id);
-    ++expanded_;
-    changed = true;
-  }
-  if (changed) {
-    graph_->toposort();
-    graph_->compact();
-  }
-}
-
 Executor::Executor(const ir::Graph& g, ExecutorOptions opts) : opts_(std::move(opts)), graph_(g.clone()) {
   std::vector<std::string> names = opts_.backends.empty() ? available_backends() : opts_.backends;
   backends_ = make_backends(names);
-  expand_unsupported_fused();
   // Persistent tensors, plain until the plan says otherwise.
   for (ir::NodeId id : graph_->persistent_nodes()) {
     const ir::Node& n = graph_->node(id);

@@ -9,8 +9,7 @@
 // layout is kept in that layout between steps (get/set convert). A run binds
 // the feeds, runs every step, copies the named outputs out as plain host
 // tensors and applies graph.updates (swapping buffers when legal, else copying).
-// Steady-state runs allocate nothing but the returned outputs. Fused nodes
-// that no backend but the reference takes are expanded into their bodies first.
+// Steady-state runs allocate nothing but the returned outputs.
 #pragma once
 
 #include <cstdint>
@@ -75,9 +74,6 @@ class Executor {
 
   // Updates applied by copying rather than by exchanging buffers.
   int copied_updates() const;
-  // Fused nodes that no fast backend takes, expanded back into their bodies
-  // (their ops then run one by one). graph() is the graph after expansion.
-  int expanded_fused() const { return expanded_; }
 
   // Per-step times accumulated since construction or reset_times(), in plan order.
   std::vector<KernelTime> kernel_times() const;
@@ -87,7 +83,6 @@ class Executor {
 
  private:
   struct Compiler;
-  void expand_unsupported_fused();
   void compile();
   void bind_fixed_buffers();
   void bind_run_slots(const std::map<std::string, Tensor>& feeds);
@@ -129,7 +124,6 @@ class Executor {
   mutable std::map<std::pair<std::string, bool>, std::unique_ptr<Kernel>> api_converters_;
   mutable std::vector<std::shared_ptr<Storage>> api_scratch_;
   int threads_set_ = 0;
-  int expanded_ = 0;
 };
 
 // Allocates a zeroed, 64-byte aligned host buffer for a value in `layout`.

@@ -1,9 +1,8 @@
 // Fused: types come from the body (inference is never asked for: the verifier
 // skips fused nodes), there is no gradient (autodiff runs before fusion), and
 // the reference kernel interprets the body node by node on the reference
-// kernels (see fused.h). Body outputs that a body node produces are written
-// straight into the fused node's output tensors; an output that is a body
-// input (a pass-through) is copied.
+// kernels (see fused.h), in temporaries, copying the body's outputs out at the
+// end so that an output may share its buffer with an input.
 #include "compiler/ops/fused.h"
 
 #include <cstdio>
@@ -64,43 +63,36 @@ std::vector<std::string> verify_fused(const ir::Graph& outer, const ir::Node& f)
 void run_body_reference(const ir::Graph& body, const std::vector<const Tensor*>& inputs,
                         const std::vector<Tensor*>& outputs, ExecContext& ctx) {
   const size_t nv = body.num_values();
-  std::vector<Tensor> values(nv);
-  std::vector<const Tensor*> bound(nv, nullptr);  // the tensor each value lives in
-  // Values exported as outputs go straight into their output tensor (the
-  // first output that names them; later ones are copied at the end).
-  std::vector<Tensor*> direct(nv, nullptr);
-  for (size_t k = 0; k < body.outputs.size(); ++k)
-    if (!direct[body.outputs[k].second]) direct[body.outputs[k].second] = outputs[k];
+  std::vector<Tensor> values(nv);  // inputs share the caller's storage; the rest are temporaries
   std::vector<int> uses(nv, 0);
   for (const Node& n : body.nodes())
     if (!n.dead)
       for (ir::ValueId v : n.inputs) ++uses[v];
   for (const auto& [name, v] : body.outputs) uses[v] += 1 << 20;
-
   for (const Node& n : body.nodes()) {
     if (n.dead) continue;
     if (n.op == ir::OpKind::Input) {
       int64_t i = n.attrs.i("index", -1);
       if (i < 0 || i >= static_cast<int64_t>(inputs.size())) kernel_not_callable(n, "a body Input has no fused input");
-      bound[n.outputs[0]] = inputs[i];
+      values[n.outputs[0]] = *inputs[i];
       continue;
     }
     std::vector<const Tensor*> ins;
-    for (ir::ValueId v : n.inputs) ins.push_back(bound[v]);
-    std::vector<Tensor*> outs;
-    for (ir::ValueId v : n.outputs) {
-      if (!direct[v]) values[v] = Tensor(body.type(v).dtype, body.type(v).shape);
-      Tensor* t = direct[v] ? direct[v] : &values[v];
-      bound[v] = t;
-      outs.push_back(t);
-    }
-    ir::op_def(n.op).ref(n, ins, outs, ctx);
+    for (ir::ValueId v : n.inputs) ins.push_back(&values[v]);
+    std::vector<Tensor> outs;
+    for (ir::ValueId v : n.outputs) outs.emplace_back(body.type(v).dtype, body.type(v).shape);
+    std::vector<Tensor*> out_ptrs;
+    for (Tensor& t : outs) out_ptrs.push_back(&t);
+    ir::op_def(n.op).ref(n, ins, out_ptrs, ctx);
+    for (size_t k = 0; k < n.outputs.size(); ++k) values[n.outputs[k]] = std::move(outs[k]);
     for (ir::ValueId v : n.inputs)
-      if (--uses[v] == 0 && values[v].defined()) values[v] = Tensor(), bound[v] = nullptr;
+      if (--uses[v] == 0) values[v] = Tensor();
   }
+  // Outputs are written only now, after every read of the inputs: an output
+  // may share its buffer with an input (the executor's in-place reuse).
   for (size_t k = 0; k < body.outputs.size(); ++k) {
-    const Tensor* src = bound[body.outputs[k].second];
-    if (src != outputs[k]) std::memcpy(outputs[k]->raw(), src->raw(), outputs[k]->bytes());
+    const Tensor& src = values[body.outputs[k].second];
+    std::memmove(outputs[k]->raw(), src.raw(), outputs[k]->bytes());
   }
 }
 
