@@ -27,7 +27,7 @@ if(ACNN_WITH_LLVM)
     file(GLOB _jit CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/backends/cpu/jit/*.cpp)
     # LLVM headers stay inside backends/cpu/jit: nothing else includes them.
     add_library(acnn_jit STATIC ${_jit})
-    target_include_directories(acnn_jit PRIVATE ${LLVM_INCLUDE_DIRS})
+    target_include_directories(acnn_jit SYSTEM PRIVATE ${LLVM_INCLUDE_DIRS})
     target_include_directories(acnn_jit PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
     target_compile_definitions(acnn_jit PRIVATE ${LLVM_DEFINITIONS})
     target_link_libraries(acnn_jit PRIVATE LLVM)
