@@ -140,5 +140,13 @@ bool binary_supported(const ir::Graph& g, const ir::Node& n);
 std::unique_ptr<Kernel> compile_softmax(Compile& c);   // Softmax, LogSoftmax and backward
 std::unique_ptr<Kernel> compile_reduce(Compile& c);    // ReduceSum, ReduceMean, ReduceMax
 std::unique_ptr<Kernel> compile_movement(Compile& c);  // Concat, Transpose, Slice
+// Elementwise kernels (ew_kernel.cpp): a body, or the node itself, lowered to
+// an ew::Program; JIT-compiled when LLVM is built.
+bool ew_lowerable(const ir::Graph& g, const ir::Node& n, std::string* why);
+std::unique_ptr<Kernel> compile_ew(Compile& c, const ir::Graph& body, const std::string& what);
+std::unique_ptr<Kernel> compile_ew_node(Compile& c);
+// Fused nodes by kind (fused.cpp).
+bool fused_supported(const ir::Graph& g, const ir::Node& n);
+std::unique_ptr<Kernel> compile_fused(Compile& c);
 
 }  // namespace acnn::cpu
