@@ -209,6 +209,7 @@ Command register_dump(CLI::App& app) {
         po.print_after = {d->print_after.begin(), d->print_after.end()};
         po.print_after_all = d->print_after_all;
         po.print_to = &printed;
+        po.print_scope = d->scope;
         po.disabled = passes::disabled_from_list(d->passes);
         po.stop_before_fusion = d->stage == "opt";
         po.timer = t;
