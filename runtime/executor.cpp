@@ -61,14 +61,29 @@ struct Executor::Compiler {
     throw std::logic_error("layout " + l.describe() + " belongs to no backend of this executor");
   }
 
-  // Whether a slot's contents only change when set_persistent is called (or never).
-  bool unchanging(int s, int* persistent) const {
-    const Slot& r = plan.slots[root(s)];
-    *persistent = -1;
-    if (r.home == SlotHome::Constant) return true;
-    if (r.home != SlotHome::Persistent) return false;
-    *persistent = ex.persistent_index_.at(r.name);
-    return !ex.persistent_[*persistent].updated;
+  // Whether a slot's contents only change when set_persistent is called (or
+  // never): constants, persistent tensors no update writes, and the outputs of
+  // cached steps. Adds the persistent tensors it depends on to *deps.
+  std::map<int, std::vector<int>> static_deps;  // cached-step output slot -> persistent tensors
+  bool unchanging(int s, std::vector<int>* deps) const {
+    int r = root(s);
+    const Slot& rs = plan.slots[r];
+    if (rs.home == SlotHome::Constant) return true;
+    if (rs.home == SlotHome::Persistent) {
+      int p = ex.persistent_index_.at(rs.name);
+      if (ex.persistent_[p].updated) return false;
+      deps->push_back(p);
+      return true;
+    }
+    auto it = static_deps.find(r);
+    if (it == static_deps.end()) return false;
+    deps->insert(deps->end(), it->second.begin(), it->second.end());
+    return true;
+  }
+
+  static void dedupe(std::vector<int>& v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
   }
 
   // The slot holding value v in layout `want`, converting (once) if needed.
@@ -92,9 +107,11 @@ struct Executor::Compiler {
     if (!k)
       throw std::runtime_error(b.name() + " cannot convert " + type_str(g.type(v).dtype, g.type(v).shape) + " from " +
                                layout_name(from) + " to " + layout_name(want));
-    int persistent;
-    bool cached = unchanging(src, &persistent);
+    std::vector<int> deps;
+    bool cached = unchanging(src, &deps);
+    dedupe(deps);
     int out = new_slot(v, want, cached ? SlotHome::Dedicated : SlotHome::Arena);
+    if (cached) static_deps[out] = deps;
     Step st;
     st.kind = StepKind::Convert;
     st.node = for_node;
@@ -103,7 +120,7 @@ struct Executor::Compiler {
     st.inputs = {src};
     st.outputs = {out};
     st.cached = cached;
-    st.version_of = persistent;
+    st.versions_of = std::move(deps);
     plan.steps.push_back(std::move(st));
     return out;
   }
@@ -183,7 +200,19 @@ struct Executor::Compiler {
       st.node = id;
       st.backend = b->name();
       for (size_t i = 0; i < n.inputs.size(); ++i) st.inputs.push_back(get_slot(n.inputs[i], req.inputs[i], id));
-      for (size_t i = 0; i < n.outputs.size(); ++i) st.outputs.push_back(new_slot(n.outputs[i], req.outputs[i], SlotHome::Arena));
+      // A node of unchanging inputs only (folded batch-norm weights, ...) is
+      // computed once, and again only after set_persistent of what it reads.
+      std::vector<int> deps;
+      bool cached = !n.inputs.empty() && ir::op_def(n.op).family != ir::OpFamily::Mode;  // if_training reads ctx
+      for (int s : st.inputs) cached = cached && unchanging(s, &deps);
+      dedupe(deps);
+      for (size_t i = 0; i < n.outputs.size(); ++i) {
+        int out = new_slot(n.outputs[i], req.outputs[i], cached ? SlotHome::Dedicated : SlotHome::Arena);
+        if (cached) static_deps[out] = deps;
+        st.outputs.push_back(out);
+      }
+      st.cached = cached;
+      st.versions_of = std::move(deps);
       node_kernel[id] = k.get();
       st.kernel = std::move(k);
       ex.node_backend_[id] = b->name();

@@ -52,10 +52,12 @@ struct Step {
   std::string backend;
   std::unique_ptr<Kernel> kernel;
   std::vector<int> inputs, outputs;  // slot indices
-  // Convert steps of an unchanging tensor (a persistent tensor no update
-  // writes, or a constant): rerun only when the source's version changes.
+  // Steps computed from unchanging tensors only (persistent tensors no
+  // update writes, constants, and what cached steps computed from them: layout
+  // conversions of weights, folded batch-norm weights): rerun only when one of
+  // those persistent tensors is set (the sum of their versions changes).
   bool cached = false;
-  int version_of = -1;  // cached: the persistent tensor read (-1: a constant)
+  std::vector<int> versions_of;  // cached: the persistent tensors read (none: constants only)
   int64_t cached_version = -1;
   std::string scalar_name;  // RuntimeScalar
   // Profile.
