@@ -128,6 +128,16 @@ bool is_ref(const dnnl::primitive_desc_base& pd);
 // or padded (blocked channels that are not a multiple of the block).
 md_t flat_if_dense(const md_t& md);
 
+// Convolution geometry of a conv2d node as oneDNN dims (grouped weights 5-d),
+// and its forward primitive descriptor (conv.cpp).
+struct ConvDims {
+  dims_t src, wei, dst, bias;
+  dims_t strides, dilation, pad_l, pad_r;
+};
+ConvDims conv_dims(const ir::Node& n, const Shape& x, const Shape& w, const Shape& y);
+dnnl::convolution_forward::primitive_desc fwd_pd(const ConvDims& d, const md_t& src, const md_t& wei, const md_t* bias,
+                                                 const md_t& dst, const dnnl::primitive_attr& attr);
+
 // Family compile functions: each returns null to decline (the node then runs
 // on the next backend).
 std::unique_ptr<Kernel> compile_conv(Compile& c);      // Conv2d, Conv2dBackwardData, Conv2dBackwardWeight
