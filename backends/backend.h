@@ -56,6 +56,11 @@ class Kernel {
   // buffer, shared by all kernels (they run one at a time), before the first run.
   virtual size_t scratch_bytes() const { return 0; }
   virtual void bind_scratch(void* scratch) {}
+  // Whether run() stays correct when output 0 is given the same buffer as
+  // input `input` (same type and layout). The executor asks only for nodes the
+  // in-place pass marked (attr `inplace`); kernels that read every element of
+  // that input before writing the same element of the output say yes.
+  virtual bool can_overwrite_input(int input) const { return false; }
 };
 
 // What compile() sees besides the node, and where it answers.

@@ -66,6 +66,10 @@ void add_run_options(CLI::App* cmd, train::TrainOptions& o) {
   cmd->add_option("--device", o.device, "where to run: auto (a GPU when one is usable), cpu or cuda")
       ->default_val("auto")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--passes", o.passes, "graph passes to run (comma list of dce, cse, const_fold, bn_fold, fusion, "
+                                        "layout, inplace; `none`; default all)");
+  cmd->add_flag("--no-fuse", o.no_fuse, "do not fuse kernels (the fusion pass is skipped)");
+  cmd->add_flag("--time-passes", o.time_passes, "print the compile time of every stage");
 }
 
 std::optional<Recipe> load_with_recipe(ModelFile& mf, ModelOptions& m, const RecipeOverrides& o) {

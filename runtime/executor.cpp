@@ -35,6 +35,7 @@ struct Executor::Compiler {
   Plan& plan;
   std::vector<std::vector<int>> value_slots;  // every slot of each value
   std::vector<Kernel*> node_kernel;
+  std::vector<CachedKernel> cache;  // what the next compile pass may reuse
 
   Compiler(Executor& e) : ex(e), g(*e.graph_), plan(e.plan_) {}
 
@@ -60,14 +61,29 @@ struct Executor::Compiler {
     throw std::logic_error("layout " + l.describe() + " belongs to no backend of this executor");
   }
 
-  // Whether a slot's contents only change when set_persistent is called (or never).
-  bool unchanging(int s, int* persistent) const {
-    const Slot& r = plan.slots[root(s)];
-    *persistent = -1;
-    if (r.home == SlotHome::Constant) return true;
-    if (r.home != SlotHome::Persistent) return false;
-    *persistent = ex.persistent_index_.at(r.name);
-    return !ex.persistent_[*persistent].updated;
+  // Whether a slot's contents only change when set_persistent is called (or
+  // never): constants, persistent tensors no update writes, and the outputs of
+  // cached steps. Adds the persistent tensors it depends on to *deps.
+  std::map<int, std::vector<int>> static_deps;  // cached-step output slot -> persistent tensors
+  bool unchanging(int s, std::vector<int>* deps) const {
+    int r = root(s);
+    const Slot& rs = plan.slots[r];
+    if (rs.home == SlotHome::Constant) return true;
+    if (rs.home == SlotHome::Persistent) {
+      int p = ex.persistent_index_.at(rs.name);
+      if (ex.persistent_[p].updated) return false;
+      deps->push_back(p);
+      return true;
+    }
+    auto it = static_deps.find(r);
+    if (it == static_deps.end()) return false;
+    deps->insert(deps->end(), it->second.begin(), it->second.end());
+    return true;
+  }
+
+  static void dedupe(std::vector<int>& v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
   }
 
   // The slot holding value v in layout `want`, converting (once) if needed.
@@ -91,9 +107,11 @@ struct Executor::Compiler {
     if (!k)
       throw std::runtime_error(b.name() + " cannot convert " + type_str(g.type(v).dtype, g.type(v).shape) + " from " +
                                layout_name(from) + " to " + layout_name(want));
-    int persistent;
-    bool cached = unchanging(src, &persistent);
+    std::vector<int> deps;
+    bool cached = unchanging(src, &deps);
+    dedupe(deps);
     int out = new_slot(v, want, cached ? SlotHome::Dedicated : SlotHome::Arena);
+    if (cached) static_deps[out] = deps;
     Step st;
     st.kind = StepKind::Convert;
     st.node = for_node;
@@ -102,7 +120,7 @@ struct Executor::Compiler {
     st.inputs = {src};
     st.outputs = {out};
     st.cached = cached;
-    st.version_of = persistent;
+    st.versions_of = std::move(deps);
     plan.steps.push_back(std::move(st));
     return out;
   }
@@ -149,17 +167,52 @@ struct Executor::Compiler {
     }
     for (auto& b : ex.backends_) {
       if (!b->supports(g, n)) continue;
-      CompileRequest req{g, n, in_layouts, std::vector<LayoutPtr>(n.outputs.size()),
-                         [this](ir::NodeId k) { return node_kernel[k]; }};
-      std::unique_ptr<Kernel> k = b->compile(req);
-      if (!k) continue;  // the backend declined after all
+      bool looked = false;
+      CompileRequest req{g, n, in_layouts, std::vector<LayoutPtr>(n.outputs.size()), [this, &looked](ir::NodeId k) {
+                           looked = true;
+                           return node_kernel[k];
+                         }};
+      std::unique_ptr<Kernel> k;
+      CachedKernel* c = ex.kernel_cache_.empty() ? nullptr : &ex.kernel_cache_[id];
+      auto same = [](const std::vector<LayoutPtr>& a, const std::vector<LayoutPtr>& b) {
+        if (a.size() != b.size()) return false;
+        for (size_t i = 0; i < a.size(); ++i)
+          if (!same_layout(a[i], b[i])) return false;
+        return true;
+      };
+      if (c && c->kernel && c->reusable && c->backend == b->name() && same(c->given, in_layouts)) {
+        k = std::move(c->kernel);
+        req.inputs = c->inputs;
+        req.outputs = c->outputs;
+      } else {
+        k = b->compile(req);
+        if (!k) continue;  // the backend declined after all
+      }
       assert(req.inputs.size() == n.inputs.size() && req.outputs.size() == n.outputs.size());
+      CachedKernel& next = cache[id];
+      next.backend = b->name();
+      next.given = in_layouts;
+      next.inputs = req.inputs;
+      next.outputs = req.outputs;
+      next.reusable = !looked;
       Step st;
       st.kind = StepKind::Kernel;
       st.node = id;
       st.backend = b->name();
       for (size_t i = 0; i < n.inputs.size(); ++i) st.inputs.push_back(get_slot(n.inputs[i], req.inputs[i], id));
-      for (size_t i = 0; i < n.outputs.size(); ++i) st.outputs.push_back(new_slot(n.outputs[i], req.outputs[i], SlotHome::Arena));
+      // A node of unchanging inputs only (folded batch-norm weights, ...) is
+      // computed once, and again only after set_persistent of what it reads.
+      std::vector<int> deps;
+      bool cached = !n.inputs.empty() && ir::op_def(n.op).family != ir::OpFamily::Mode;  // if_training reads ctx
+      for (int s : st.inputs) cached = cached && unchanging(s, &deps);
+      dedupe(deps);
+      for (size_t i = 0; i < n.outputs.size(); ++i) {
+        int out = new_slot(n.outputs[i], req.outputs[i], cached ? SlotHome::Dedicated : SlotHome::Arena);
+        if (cached) static_deps[out] = deps;
+        st.outputs.push_back(out);
+      }
+      st.cached = cached;
+      st.versions_of = std::move(deps);
       node_kernel[id] = k.get();
       st.kernel = std::move(k);
       ex.node_backend_[id] = b->name();
@@ -195,6 +248,8 @@ struct Executor::Compiler {
     value_slots.assign(g.num_values(), {});
     plan.value_slot.assign(g.num_values(), -1);
     node_kernel.assign(g.num_nodes(), nullptr);
+    cache.clear();
+    cache.resize(g.num_nodes());
     std::vector<bool> need = needed_nodes();
     for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(g.num_nodes()); ++id) {
       const ir::Node& n = g.node(id);
@@ -213,7 +268,40 @@ struct Executor::Compiler {
       ex.updates_.push_back({p, s, swap});
     }
     liveness();
+    reuse_inputs();
     plan.plan_arena();
+    ex.kernel_cache_ = std::move(cache);
+  }
+
+  // Honours the in-place pass (attr `inplace` = input index): output 0 of a
+  // kernel step takes over the buffer of that input when the input's buffer
+  // is an arena slot read for the last time by this step, both have the same
+  // size and layout, and the kernel says it can overwrite it. The output
+  // becomes an alias of the input's buffer; their live ranges merge.
+  void reuse_inputs() {
+    for (int i = 0; i < static_cast<int>(plan.steps.size()); ++i) {
+      Step& st = plan.steps[i];
+      if (st.kind != StepKind::Kernel || st.node < 0 || st.outputs.size() != 1) continue;
+      const ir::Node& n = g.node(st.node);
+      if (!n.attrs.has("inplace")) continue;
+      int k = static_cast<int>(n.attrs.i("inplace"));
+      if (k < 0 || k >= static_cast<int>(st.inputs.size()) || !st.kernel->can_overwrite_input(k)) continue;
+      int in = st.inputs[k], out = st.outputs[0];
+      int r = root(in);
+      Slot &rs = plan.slots[r], &os = plan.slots[out];
+      if (rs.home != SlotHome::Arena || os.home != SlotHome::Arena || rs.last != i) continue;
+      if (plan.slots[in].bytes != os.bytes || rs.bytes != os.bytes || !same_layout(plan.slots[in].layout, os.layout)) continue;
+      bool other_input_shares = false;  // the same buffer read through another operand
+      for (size_t j = 0; j < st.inputs.size(); ++j) other_input_shares |= static_cast<int>(j) != k && root(st.inputs[j]) == r;
+      if (other_input_shares) continue;
+      rs.last = std::max(rs.last, os.last);
+      os.home = SlotHome::Alias;
+      os.alias_of = r;
+      os.first = os.last = -1;
+      for (Slot& s : plan.slots)
+        if (s.home == SlotHome::Alias && s.alias_of == out) s.alias_of = r;
+      ++plan.inplace_reuses;
+    }
   }
 
   void liveness() {
@@ -250,7 +338,7 @@ Executor::Executor(const ir::Graph& g, ExecutorOptions opts) : opts_(std::move(o
     p.name = n.attrs.s("name");
     p.node = id;
     p.type = graph_->type(n.outputs[0]);
-    p.tensor = init_persistent(n, p.type.dtype, opts_.seed);
+    if (!opts_.plan_only) p.tensor = init_persistent(n, p.type.dtype, opts_.seed);
     persistent_index_[p.name] = static_cast<int>(persistent_.size());
     persistent_.push_back(std::move(p));
   }
@@ -266,6 +354,9 @@ void Executor::compile() {
   // Compile, then move persistent tensors into the layout their update value
   // comes in, so that no conversion runs per step; recompile while that changes.
   for (int pass = 0;; ++pass) {
+    if (pass > 0)  // the previous pass's kernels, for reuse
+      for (Step& st : plan_.steps)
+        if (st.kind == StepKind::Kernel && st.node >= 0 && st.kernel) kernel_cache_[st.node].kernel = std::move(st.kernel);
     Compiler(*this).run();
     if (!opts_.persistent_backend_layouts || pass == 3) break;
     bool changed = false;
@@ -278,9 +369,10 @@ void Executor::compile() {
     }
     if (!changed) break;
   }
+  kernel_cache_.clear();
   // Store persistent tensors in their final layouts.
   for (Persistent& p : persistent_) {
-    if (!p.layout) continue;
+    if (!p.layout || opts_.plan_only) continue;
     Tensor plain = p.tensor;
     p.tensor = alloc_tensor(p.type, p.layout);
     std::vector<const Tensor*> in{&plain};
@@ -306,6 +398,11 @@ void Executor::bind_fixed_buffers() {
   plan_.scratch_bytes = 0;
   for (const Step& st : plan_.steps)
     if (st.kernel) plan_.scratch_bytes = std::max(plan_.scratch_bytes, st.kernel->scratch_bytes());
+  if (opts_.plan_only) {
+    for (const Slot& s : plan_.slots)
+      if (s.home == SlotHome::Dedicated || s.home == SlotHome::Constant) plan_.dedicated_bytes += s.bytes;
+    return;
+  }
   arena_ = alloc_tensor({DType::U8, {static_cast<int64_t>(std::max<size_t>(plan_.arena_bytes, 1))}}, nullptr).storage();
   scratch_ = alloc_tensor({DType::U8, {static_cast<int64_t>(std::max<size_t>(plan_.scratch_bytes, 1))}}, nullptr).storage();
   for (const Step& st : plan_.steps)

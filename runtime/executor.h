@@ -3,7 +3,12 @@
 // list that supports it (the reference backend always last), compiles each
 // node's kernel once, inserts layout conversions where a kernel wants an input
 // in another layout than it was produced in, and packs the temporary buffers
-// into one arena by liveness. The executor owns the persistent tensors
+// into one arena by liveness (an output may take over the buffer of an input
+// it reads last when the in-place pass marked it and its kernel allows). Steps
+// whose inputs never change between runs (constants, persistent tensors no
+// update writes, and what such steps compute: weight conversions, folded
+// batch-norm weights) run once and again only after set_persistent of what
+// they read. The executor owns the persistent tensors
 // (Param/State nodes, by name), initialized with init_persistent() unless set;
 // a persistent tensor whose update value a backend produces in a blocked
 // layout is kept in that layout between steps (get/set convert). A run binds
@@ -35,6 +40,11 @@ struct ExecutorOptions {
   bool persistent_backend_layouts = true;
   // Measure the time of every step (two clock reads per step).
   bool profile = true;
+  // Compile the plan only (for reports: `acnn check --train`, `acnn dump
+  // --stage plan`): persistent tensors are not initialized and no arena,
+  // scratch or dedicated buffer is allocated; run() and the persistent-tensor
+  // API throw.
+  bool plan_only = false;
 };
 
 struct KernelTime {
@@ -106,8 +116,19 @@ class Executor {
     bool swap;       // exchange buffers instead of copying
   };
 
+  // A node's kernel from the previous compile pass, reused by the next pass
+  // when its backend and the layouts of its inputs are unchanged (compile()
+  // repeats while persistent tensors change layouts; most kernels do not).
+  struct CachedKernel {
+    std::string backend;
+    std::vector<LayoutPtr> given, inputs, outputs;
+    std::unique_ptr<Kernel> kernel;
+    bool reusable = false;  // it did not look at another kernel while compiling
+  };
+
   ExecutorOptions opts_;
   std::unique_ptr<ir::Graph> graph_;
+  std::vector<CachedKernel> kernel_cache_;
   std::vector<std::unique_ptr<Backend>> backends_;
   Plan plan_;
   std::vector<std::string> node_backend_;

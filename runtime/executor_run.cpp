@@ -52,6 +52,7 @@ void Executor::run_step(Step& st, ExecContext& ctx) {
 }
 
 std::map<std::string, Tensor> Executor::run(const std::map<std::string, Tensor>& feeds, ExecContext& ctx) {
+  if (opts_.plan_only) throw std::logic_error("this executor was compiled for its plan only (plan_only)");
   if (ctx.threads > 0 && ctx.threads != threads_set_) {
     omp_set_num_threads(ctx.threads);
     threads_set_ = ctx.threads;
@@ -60,7 +61,8 @@ std::map<std::string, Tensor> Executor::run(const std::map<std::string, Tensor>&
   using clock = std::chrono::steady_clock;
   for (Step& st : plan_.steps) {
     if (st.cached) {
-      int64_t v = st.version_of >= 0 ? persistent_[st.version_of].version : 0;
+      int64_t v = 0;
+      for (int p : st.versions_of) v += persistent_[p].version;
       if (v == st.cached_version) continue;
       st.cached_version = v;
     }
@@ -136,6 +138,7 @@ std::vector<std::string> Executor::persistent_names() const {
 bool Executor::has_persistent(const std::string& name) const { return persistent_index_.count(name) != 0; }
 
 Tensor Executor::get_persistent(const std::string& name) const {
+  if (opts_.plan_only) throw std::logic_error("this executor was compiled for its plan only (plan_only)");
   auto it = persistent_index_.find(name);
   if (it == persistent_index_.end()) throw std::runtime_error("no parameter or state named `" + name + "`");
   const Persistent& p = persistent_[it->second];
@@ -149,6 +152,7 @@ Tensor Executor::get_persistent(const std::string& name) const {
 }
 
 void Executor::set_persistent(const std::string& name, const Tensor& value) {
+  if (opts_.plan_only) throw std::logic_error("this executor was compiled for its plan only (plan_only)");
   auto it = persistent_index_.find(name);
   if (it == persistent_index_.end()) throw std::runtime_error("no parameter or state named `" + name + "`");
   Persistent& p = persistent_[it->second];

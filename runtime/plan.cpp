@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "compiler/ir/op.h"
+#include "compiler/ir/stats.h"
 
 namespace acnn {
 
@@ -56,6 +57,53 @@ static const char* home_name(SlotHome h) {
   return "?";
 }
 
+size_t Plan::live_peak_bytes(int* at_step) const {
+  std::vector<int64_t> delta(steps.size() + 2, 0);
+  for (const Slot& s : slots) {
+    if (s.home != SlotHome::Arena || s.first < 0) continue;
+    delta[s.first] += static_cast<int64_t>(s.bytes);
+    delta[s.last + 1] -= static_cast<int64_t>(s.bytes);
+  }
+  int64_t live = 0, best = 0;
+  int where = 0;
+  for (size_t i = 0; i < delta.size(); ++i) {
+    live += delta[i];
+    if (live > best) best = live, where = static_cast<int>(i);
+  }
+  if (at_step) *at_step = where;
+  return static_cast<size_t>(best);
+}
+
+int Plan::kernel_steps() const {
+  int n = 0;
+  for (const Step& st : steps) n += st.kind == StepKind::Kernel;
+  return n;
+}
+
+int Plan::convert_steps() const {
+  int n = 0;
+  for (const Step& st : steps) n += st.kind == StepKind::Convert;
+  return n;
+}
+
+std::string Plan::liveness_report(const ir::Graph& g) const {
+  std::vector<int> order;
+  for (int i = 0; i < static_cast<int>(slots.size()); ++i)
+    if (slots[i].home == SlotHome::Arena && slots[i].first >= 0) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return slots[a].first < slots[b].first; });
+  std::ostringstream os;
+  int at = 0;
+  size_t live = live_peak_bytes(&at);
+  os << "arena: " << order.size() << " buffers packed into " << arena_bytes << " B; at most " << live
+     << " B live at once (step #" << at << ")\n";
+  for (int s : order) {
+    const Slot& sl = slots[s];
+    os << "  %" << sl.value << " " << type_str(sl.type.dtype, sl.type.shape) << "/" << layout_name(sl.layout) << " "
+       << sl.bytes << " B [" << sl.first << ", " << sl.last << "] @" << sl.offset << "\n";
+  }
+  return os.str();
+}
+
 std::string Plan::dump(const ir::Graph& g) const {
   std::ostringstream os;
   auto slot_str = [&](int s) {
@@ -63,7 +111,7 @@ std::string Plan::dump(const ir::Graph& g) const {
     std::ostringstream o;
     o << "%" << sl.value << ":" << type_str(sl.type.dtype, sl.type.shape) << "/" << layout_name(sl.layout);
     if (sl.home == SlotHome::Arena)
-      o << "@" << sl.offset;
+      o << "@" << sl.offset << " [" << sl.first << "," << sl.last << "]";
     else if (sl.home == SlotHome::Alias)
       o << "=alias(%" << slots[sl.alias_of].value << ")";
     else
@@ -82,6 +130,7 @@ std::string Plan::dump(const ir::Graph& g) const {
     if (st.node >= 0) {
       const ir::Node& n = g.node(st.node);
       os << " (" << (st.kind == StepKind::Convert ? "for " : "") << ir::op_name(n.op);
+      if (n.op == ir::OpKind::Fused) os << " " << n.attrs.s("kind") << ": " << n.attrs.s("label");
       if (!n.scope.empty()) os << " " << n.scope;
       os << ")";
     }
@@ -92,6 +141,20 @@ std::string Plan::dump(const ir::Graph& g) const {
     for (int s : st.outputs) os << " " << slot_str(s);
     os << "\n";
   }
+  int64_t macs = 0;
+  int fused = 0;
+  for (const Step& st : steps)
+    if (st.kind == StepKind::Kernel && st.node >= 0) {
+      macs += ir::node_macs(g, g.node(st.node));
+      fused += g.node(st.node).op == ir::OpKind::Fused;
+    }
+  int at = 0;
+  size_t live = live_peak_bytes(&at);
+  os << "totals: " << kernel_steps() << " kernels (" << fused << " fused), " << convert_steps() << " reorders, "
+     << macs << " MACs\n"
+     << "memory: arena " << arena_bytes << " B (at most " << live << " B live at once, step #" << at << "), dedicated "
+     << dedicated_bytes << " B, scratch " << scratch_bytes << " B, persistent " << persistent_bytes << " B, in-place "
+     << inplace_reuses << "; peak " << peak_bytes() << " B\n";
   return os.str();
 }
 

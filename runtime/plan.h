@@ -52,10 +52,12 @@ struct Step {
   std::string backend;
   std::unique_ptr<Kernel> kernel;
   std::vector<int> inputs, outputs;  // slot indices
-  // Convert steps of an unchanging tensor (a persistent tensor no update
-  // writes, or a constant): rerun only when the source's version changes.
+  // Steps computed from unchanging tensors only (persistent tensors no
+  // update writes, constants, and what cached steps computed from them: layout
+  // conversions of weights, folded batch-norm weights): rerun only when one of
+  // those persistent tensors is set (the sum of their versions changes).
   bool cached = false;
-  int version_of = -1;  // cached: the persistent tensor read (-1: a constant)
+  std::vector<int> versions_of;  // cached: the persistent tensors read (none: constants only)
   int64_t cached_version = -1;
   std::string scalar_name;  // RuntimeScalar
   // Profile.
@@ -71,12 +73,27 @@ struct Plan {
   size_t dedicated_bytes = 0;   // dedicated + constant buffers
   size_t scratch_bytes = 0;     // shared kernel scratch
   size_t persistent_bytes = 0;  // params and state
+  int inplace_reuses = 0;       // outputs placed in the buffer of an input (attr inplace)
 
   // Packs the arena slots by live range into arena_bytes (first fit, largest
   // first); slots whose ranges overlap never overlap in memory.
   void plan_arena();
-  // One line per step: kernel, backend, slots with layouts, arena offsets.
+  // One line per step: kernel, backend, the ops a fused kernel runs, slots
+  // with layouts, arena offsets and live ranges; then totals (kernels,
+  // reorders, MACs, bytes by home, peak).
   std::string dump(const ir::Graph& g) const;
+
+  // Bytes of everything the plan keeps at once at its peak: the packed arena
+  // plus dedicated, scratch and persistent buffers (fed inputs excluded).
+  size_t peak_bytes() const { return arena_bytes + dedicated_bytes + scratch_bytes + persistent_bytes; }
+  // The most arena bytes live at one step (a lower bound of arena_bytes: the
+  // packing is optimal when they are equal) and the step where that happens.
+  size_t live_peak_bytes(int* at_step = nullptr) const;
+  // Live intervals of the arena slots, one per line, by first step:
+  // "%v f32[..] 4096 B [first, last] @offset".
+  std::string liveness_report(const ir::Graph& g) const;
+  int kernel_steps() const;   // Kernel steps
+  int convert_steps() const;  // layout conversions (reorders)
 };
 
 // Bytes of a buffer holding a value of type `t` in `layout`, rounded up to 64.

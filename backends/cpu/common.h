@@ -128,6 +128,16 @@ bool is_ref(const dnnl::primitive_desc_base& pd);
 // or padded (blocked channels that are not a multiple of the block).
 md_t flat_if_dense(const md_t& md);
 
+// Convolution geometry of a conv2d node as oneDNN dims (grouped weights 5-d),
+// and its forward primitive descriptor (conv.cpp).
+struct ConvDims {
+  dims_t src, wei, dst, bias;
+  dims_t strides, dilation, pad_l, pad_r;
+};
+ConvDims conv_dims(const ir::Node& n, const Shape& x, const Shape& w, const Shape& y);
+dnnl::convolution_forward::primitive_desc fwd_pd(const ConvDims& d, const md_t& src, const md_t& wei, const md_t* bias,
+                                                 const md_t& dst, const dnnl::primitive_attr& attr);
+
 // Family compile functions: each returns null to decline (the node then runs
 // on the next backend).
 std::unique_ptr<Kernel> compile_conv(Compile& c);      // Conv2d, Conv2dBackwardData, Conv2dBackwardWeight
@@ -140,5 +150,13 @@ bool binary_supported(const ir::Graph& g, const ir::Node& n);
 std::unique_ptr<Kernel> compile_softmax(Compile& c);   // Softmax, LogSoftmax and backward
 std::unique_ptr<Kernel> compile_reduce(Compile& c);    // ReduceSum, ReduceMean, ReduceMax
 std::unique_ptr<Kernel> compile_movement(Compile& c);  // Concat, Transpose, Slice
+// Elementwise kernels (ew_kernel.cpp): a body, or the node itself, lowered to
+// an ew::Program; JIT-compiled when LLVM is built.
+bool ew_lowerable(const ir::Graph& g, const ir::Node& n, std::string* why);
+std::unique_ptr<Kernel> compile_ew(Compile& c, const ir::Graph& body, const std::string& what);
+std::unique_ptr<Kernel> compile_ew_node(Compile& c);
+// Fused nodes by kind (fused.cpp).
+bool fused_supported(const ir::Graph& g, const ir::Node& n);
+std::unique_ptr<Kernel> compile_fused(Compile& c);
 
 }  // namespace acnn::cpu

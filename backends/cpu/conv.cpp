@@ -8,15 +8,8 @@
 
 namespace acnn::cpu {
 
-namespace {
-
 using dnnl::algorithm;
 using dnnl::prop_kind;
-
-struct ConvDims {
-  dims_t src, wei, dst, bias;
-  dims_t strides, dilation, pad_l, pad_r;
-};
 
 ConvDims conv_dims(const ir::Node& n, const Shape& x, const Shape& w, const Shape& y) {
   auto stride = n.attrs.ints("stride", {1, 1}), pad = n.attrs.ints("pad", {0, 0, 0, 0});
@@ -46,6 +39,8 @@ dnnl::convolution_forward::primitive_desc fwd_pd(const ConvDims& d, const md_t& 
                     d.pad_l, d.pad_r);
   return dnnl::convolution_forward::primitive_desc(desc, attr, engine());
 }
+
+namespace {
 
 std::unique_ptr<Kernel> conv_forward(Compile& c) {
   const ir::Node& n = c.node();

@@ -31,6 +31,7 @@ class OnednnBackend final : public Backend {
 
   bool supports(const ir::Graph& g, const ir::Node& n) const override {
     using ir::OpKind;
+    if (n.op == OpKind::Fused) return fused_supported(g, n);
     if (!all_f32(g, n)) return false;
     auto rank = [&](int i) { return g.type(n.inputs[i]).shape.size(); };
     switch (n.op) {
@@ -40,7 +41,7 @@ class OnednnBackend final : public Backend {
         return rank(0) <= DNNL_MAX_NDIMS;
       case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div:
       case OpKind::Maximum: case OpKind::Minimum: case OpKind::Less:
-        return binary_supported(g, n);
+        return binary_supported(g, n) || ew_lowerable(g, n, nullptr);
       case OpKind::ReduceSum: case OpKind::ReduceMean: case OpKind::ReduceMax:
         return rank(0) >= 1 && rank(0) <= DNNL_MAX_NDIMS;
       case OpKind::Conv2d: case OpKind::Conv2dBackwardData: case OpKind::Conv2dBackwardWeight:
@@ -53,6 +54,8 @@ class OnednnBackend final : public Backend {
         return rank(0) >= 1;
       case OpKind::Concat: case OpKind::Transpose: case OpKind::Slice:
         return rank(0) >= 1 && rank(0) <= DNNL_MAX_NDIMS;
+      case OpKind::Fused:
+        return fused_supported(g, n);
       default: return false;
     }
   }
@@ -71,11 +74,21 @@ class OnednnBackend final : public Backend {
           return compile_pool(c);
         case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div:
         case OpKind::Maximum: case OpKind::Minimum: case OpKind::Less:
-          return compile_binary(c);
+          return binary_supported(req.graph, req.node) ? compile_binary(c) : compile_ew_node(c);
         case OpKind::Softmax: case OpKind::LogSoftmax: case OpKind::SoftmaxBackward: case OpKind::LogSoftmaxBackward:
           return compile_softmax(c);
-        case OpKind::ReduceSum: case OpKind::ReduceMean: case OpKind::ReduceMax:
-          return compile_reduce(c);
+        case OpKind::ReduceSum: case OpKind::ReduceMean: case OpKind::ReduceMax: {
+          const std::vector<LayoutPtr> given = req.inputs;
+          try {
+            if (auto k = compile_reduce(c)) return k;
+          } catch (const dnnl::error&) {
+          }
+          req.inputs = given;  // no fast oneDNN reduction: the elementwise kernel's
+          for (LayoutPtr& l : req.outputs) l = nullptr;
+          return ew_lowerable(req.graph, req.node, nullptr) ? compile_ew_node(c) : nullptr;
+        }
+        case OpKind::Fused:
+          return compile_fused(c);
         case OpKind::Concat: case OpKind::Transpose: case OpKind::Slice:
           return compile_movement(c);
         default:

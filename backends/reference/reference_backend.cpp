@@ -19,6 +19,9 @@ class ReferenceKernel final : public Kernel {
     fn_(node_, inputs, outputs, ctx);
   }
   std::string describe() const override { return std::string("ref:") + ir::op_name(node_.op); }
+  // Elementwise kernels read element i of each operand before writing element
+  // i; a fused body is computed into temporaries and copied out at the end.
+  bool can_overwrite_input(int) const override { return ir::is_elementwise(node_.op) || node_.op == ir::OpKind::Fused; }
 
  private:
   ir::Node node_;

@@ -24,6 +24,13 @@ std::string attr_list(const Node& n) {
   for (const auto& [k, v] : n.attrs.items()) {
     if (is_source(n.op) && (k == "name" || k == "shape" || k == "dtype")) continue;
     if (n.op == OpKind::Constant && (k == "shape" || k == "dtype")) continue;
+    if (const auto* vals = std::get_if<std::vector<double>>(&v); vals && vals->size() > 16) {
+      // Folded constants can be large: the first values and the count (JSON has all).
+      std::vector<double> head(vals->begin(), vals->begin() + 8);
+      std::string h = attr_to_string(AttrValue(head));
+      s += " " + k + "=" + h.substr(0, h.size() - 1) + ",...](" + std::to_string(vals->size()) + " values)";
+      continue;
+    }
     s += " " + k + "=" + attr_to_string(v);
   }
   return s;
@@ -46,10 +53,23 @@ std::string node_text(const Graph& g, const Node& n) {
   return out.str();
 }
 
+bool in_scope(const std::string& scope, const std::string& prefix) {
+  if (prefix.empty()) return true;
+  return scope.size() >= prefix.size() && scope.compare(0, prefix.size(), prefix) == 0 &&
+         (scope.size() == prefix.size() || scope[prefix.size()] == '.');
+}
+
 void print_text(std::ostream& out, const Graph& g, const PrintOptions& opts) {
   out << "graph " << (g.name.empty() ? "main" : g.name) << " {\n";
+  std::vector<bool> shown(g.num_values(), opts.scope.empty());
   for (const Node& n : g.nodes()) {
     if (n.dead) continue;
+    if (!opts.scope.empty()) {
+      bool keep = (n.op == OpKind::Param || n.op == OpKind::State) ? in_scope(n.attrs.s("name"), opts.scope)
+                                                                    : in_scope(n.scope, opts.scope);
+      if (!keep) continue;
+      for (ValueId v : n.outputs) shown[v] = true;
+    }
     std::string line = "  " + node_text(g, n);
     std::string note;
     if (!n.scope.empty() && !is_source(n.op)) note += n.scope;
@@ -68,44 +88,11 @@ void print_text(std::ostream& out, const Graph& g, const PrintOptions& opts) {
       while (std::getline(lines, l)) out << "    | " << l << "\n";
     }
   }
-  for (const auto& [name, v] : g.outputs) out << "  output " << name << " = " << value_name(v) << "\n";
+  for (const auto& [name, v] : g.outputs)
+    if (shown[v]) out << "  output " << name << " = " << value_name(v) << "\n";
   for (const StateUpdate& u : g.updates)
-    out << "  update \"" << g.producer(u.target).attrs.s("name") << "\" = " << value_name(u.value) << "\n";
-  out << "}\n";
-}
-
-void print_dot(std::ostream& out, const Graph& g) {
-  out << "digraph \"" << (g.name.empty() ? "main" : g.name) << "\" {\n"
-      << "  rankdir=TB;\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n";
-  std::map<std::string, std::vector<NodeId>> clusters;
-  for (NodeId i = 0; i < static_cast<NodeId>(g.num_nodes()); ++i) {
-    const Node& n = g.node(i);
-    if (n.dead) continue;
-    std::string top = n.scope.substr(0, n.scope.find('.'));
-    clusters[top].push_back(i);
-  }
-  int cluster_id = 0;
-  for (const auto& [scope, ids] : clusters) {
-    std::string indent = "  ";
-    if (!scope.empty()) {
-      out << "  subgraph cluster_" << cluster_id++ << " {\n    label=\"" << scope << "\"; style=rounded; color=gray;\n";
-      indent = "    ";
-    }
-    for (NodeId i : ids) {
-      const Node& n = g.node(i);
-      std::string label = op_name(n.op);
-      if (is_source(n.op)) label += "\\n" + n.attrs.s("name");
-      if (!n.outputs.empty()) label += "\\n" + vtype(g, n.outputs[0]);
-      const char* style = is_source(n.op) ? ", style=filled, fillcolor=\"#eeeeee\"" : "";
-      out << indent << "n" << i << " [label=\"" << label << "\"" << style << "];\n";
-    }
-    if (!scope.empty()) out << "  }\n";
-  }
-  for (NodeId i = 0; i < static_cast<NodeId>(g.num_nodes()); ++i) {
-    const Node& n = g.node(i);
-    if (n.dead) continue;
-    for (ValueId v : n.inputs) out << "  n" << g.value(v).producer << " -> n" << i << ";\n";
-  }
+    if (shown[u.value] || shown[u.target])
+      out << "  update \"" << g.producer(u.target).attrs.s("name") << "\" = " << value_name(u.value) << "\n";
   out << "}\n";
 }
 

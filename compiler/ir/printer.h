@@ -5,7 +5,9 @@
 // holds everything, constants included, for tools.
 #pragma once
 
+#include <functional>
 #include <ostream>
+#include <string>
 
 #include "compiler/ir/graph.h"
 
@@ -14,10 +16,27 @@ namespace acnn::ir {
 struct PrintOptions {
   bool locations = false;  // append "file:line" of the DSL call
   const SourceManager* sources = nullptr;  // needed for locations
+  // Only nodes of this scope and below ("layer2.0" keeps "layer2.0.conv1",
+  // not "layer2.01"), plus the persistent tensors named under it; "" = all.
+  std::string scope;
 };
 
+// Whether `scope` is `prefix` or lies under it.
+bool in_scope(const std::string& scope, const std::string& prefix);
+
 void print_text(std::ostream& out, const Graph& g, const PrintOptions& opts = {});
-void print_dot(std::ostream& out, const Graph& g);
+
+// DOT for Graphviz: nested clusters per scope (stage, then block); each
+// fused node a filled cluster of its body's ops titled with its kind and
+// label (very large bodies, like the optimizer, one box); sources hidden
+// unless asked for. `note` adds a line to a node's label (e.g. its kernel).
+struct DotOptions {
+  std::string scope;        // as PrintOptions::scope
+  bool sources = false;     // draw params, state, constants, runtime scalars
+  int max_body = 40;        // fused bodies with more nodes are drawn as one box
+  std::function<std::string(NodeId)> note;
+};
+void print_dot(std::ostream& out, const Graph& g, const DotOptions& opts = {});
 void print_json(std::ostream& out, const Graph& g);
 
 // The text of one node ("%5: f32[..] = relu(%4)"), for messages and tests.

@@ -1,6 +1,7 @@
 // Graph passes. Each pass lives in its own file, transforms a graph in place
-// and says whether it changed anything; the ordered pipelines in
-// pipeline.cpp run them and can print the IR after each one.
+// and says whether it changed anything; the ordered pipeline in pipeline.cpp
+// runs them by name and can print the IR after each one. The fusion pass has
+// its own header (fusion.h).
 #pragma once
 
 #include <string>
@@ -19,5 +20,48 @@ enum class Mode { Train, Eval };
 // BatchNormTrain (with running-statistic updates added to graph.updates) or
 // BatchNormInfer; IfTraining keeps its training or inference operand.
 bool lower_mode(ir::Graph& g, Mode mode);
+
+// Common-subexpression elimination (cse.cpp): nodes with the same op, the
+// same inputs and equal attributes compute the same values; later ones are
+// replaced by the first. add and mul match with their operands swapped.
+// Persistent tensors, inputs, random sources and fused nodes are never
+// merged; constants and runtime scalars with equal attributes are.
+bool cse(ir::Graph& g);
+
+// Constant folding (const_fold.cpp): a node whose inputs are all constants
+// is evaluated at compile time with the reference kernels (in its own dtype,
+// as the runtime would) and becomes a constant holding the result. Outputs
+// larger than `max_elements` stay computed at run time.
+bool const_fold(ir::Graph& g, int64_t max_elements = 1 << 16);
+
+// Batch-norm folding for inference (bn_fold.cpp): conv2d -> batch_norm_infer,
+// where the conv result feeds only the BN and the BN's statistics and affine
+// parameters are persistent tensors no update writes, becomes one conv2d with
+// weight w * s and bias beta + (b - mean) * s, s = gamma / sqrt(var + eps).
+// The folded weight and bias are computed in the graph from the persistent
+// tensors (elementwise ops on parameters), so checkpoints, set_persistent and
+// the parameter names are unchanged; the executor runs such steps once per
+// change of what they read, not every step.
+bool bn_fold(ir::Graph& g);
+
+// Layout assignment (layout.cpp). Physical layouts are chosen by the
+// executor with its backends (they alone know their blocked formats); this
+// pass decides, once per value, whether it must be materialized in the
+// logical NCHW order: values of rank >= 4 that a layout-sensitive consumer
+// reads (reshape, slice, concat, pad, transpose, softmax, upsampling, a
+// graph output) get attr layout="plain" on their producer;
+// the rest may live in any backend layout. Backends may use the hint to
+// write such values plain directly instead of reordering later.
+bool assign_layouts(ir::Graph& g);
+
+// In-place reuse (inplace.cpp): a node whose single output has the type of
+// an input that it reads for the last time (reshape views count as reads of
+// what they view), and that is neither fed, persistent, constant nor kept as
+// an output, gets attr inplace=<input index>: the planner may put the output
+// in that input's buffer when the node's kernel says it can overwrite it.
+// Candidates: elementwise ops (any operand), elementwise fused nodes without
+// reductions (any operand), conv fused nodes (only the residual of their sum,
+// never what the convolution reads).
+bool mark_inplace(ir::Graph& g);
 
 }  // namespace acnn::passes

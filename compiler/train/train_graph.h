@@ -20,6 +20,10 @@
 
 namespace acnn {
 
+namespace passes {
+class PhaseTimer;
+}
+
 struct TrainGraphOptions {
   int64_t classes = 10;
   double label_smoothing = 0;
@@ -38,6 +42,9 @@ struct TrainGraphOptions {
   // update (the GPU runner feeds both from its dynamic loss scale and skips
   // the update of a step whose gradients overflow).
   bool loss_scaling = false;
+  // When set, receives the time of "train graph" (lowering, loss, optimizer)
+  // and of "autodiff".
+  passes::PhaseTimer* timer = nullptr;
 
   static TrainGraphOptions from(const Recipe& r);
 };

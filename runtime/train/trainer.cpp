@@ -9,10 +9,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "compiler/passes/pipeline.h"
+#include "compiler/train/model_graphs.h"
 #include "compiler/train/train_graph.h"
 #include "runtime/data/loader.h"
 #include "runtime/data/mixup.h"
 #include "runtime/eval/metrics.h"
+#include "runtime/optimize.h"
 #include "runtime/runner.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/data_setup.h"
@@ -31,10 +34,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-std::unique_ptr<ir::Graph> forward_graph(ModelFile& mf, int64_t batch) {
-  auto g = mf.build(batch);
-  if (!g) throw FatalError();  // the diagnostics are already printed
-  return g;
+// Runs the pass pipeline on a graph about to be planned by an Executor.
+void optimize(ir::Graph& g, const TrainOptions& o, passes::Mode mode, passes::PhaseTimer* timer) {
+  passes::PipelineOptions po;
+  po.mode = mode;
+  po.disabled = passes::disabled_from_list(o.passes);
+  if (o.no_fuse) po.disabled.insert("fusion");
+  po.timer = timer;
+  // On the GPU the CUDA lowering takes every fused kind (or inlines it);
+  // on the CPU, kinds no fast backend runs are expanded back.
+  if (resolve_device(o.device) == "cuda") passes::run_pipeline(g, po);
+  else optimize_for_executor(g, po, o.backends);
 }
 
 RunnerOptions runner_options(const TrainOptions& o, const Recipe& r, uint64_t seed) {
@@ -138,9 +148,13 @@ struct Evaluator {
   std::unique_ptr<Runner> exec;
   int64_t batch = 0;
 
-  Evaluator(ModelFile& mf, const Recipe& r, const TrainOptions& o, int64_t batch_size) : batch(batch_size) {
+  Evaluator(ModelFile& mf, const Recipe& r, const TrainOptions& o, int64_t batch_size,
+            passes::PhaseTimer* timer = nullptr)
+      : batch(batch_size) {
     auto fwd = forward_graph(mf, batch);
     graph = build_eval_graph(*fwd, /*with_loss=*/true, r.zero_gamma);
+    optimize(*graph, o, passes::Mode::Eval, timer);
+    passes::PhaseTimer::Scope time(timer, "executor compile (eval)");
     exec = make_runner(*graph, runner_options(o, r, static_cast<uint64_t>(r.seed)));
   }
 
@@ -239,29 +253,29 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
                                 " examples) is smaller than one batch of " + std::to_string(r.batch));
 
   // ---- graphs
+  passes::PhaseTimer timer;
+  passes::PhaseTimer* t = opts.time_passes ? &timer : nullptr;
+  if (t && opts.parse_seconds > 0) t->add("parse", opts.parse_seconds);
   TrainGraphOptions go = TrainGraphOptions::from(r);
   go.loss_scaling = device == "cuda" && r.precision == "mixed_fp16";
-  std::unique_ptr<ModelFile> teacher_file;
-  std::unique_ptr<ir::Graph> teacher_graph;
-  if (r.distill.enabled() && !r.distill.teacher.empty()) {
-    fs::path base = opts.model_path.empty() ? fs::path(".") : fs::path(opts.model_path).parent_path();
-    fs::path tp = fs::path(r.distill.teacher).is_absolute() ? fs::path(r.distill.teacher) : base / r.distill.teacher;
-    teacher_file = std::make_unique<ModelFile>();
-    teacher_file->diags().set_stream(&std::cerr);
-    if (!teacher_file->load(tp.string())) throw std::runtime_error("cannot compile the distillation teacher " + tp.string());
-    auto tf = teacher_file->build(r.batch);
-    if (!tf) throw FatalError();
-    teacher_graph = build_eval_graph(*tf, false, true);
-    go.teacher = teacher_graph.get();
-  } else if (r.distill.enabled()) {
-    throw std::invalid_argument("distillation from precomputed logits (distill.logits) is not supported by the trainer yet; "
-                                "set distill.teacher to a model file");
-  }
-  auto fwd = forward_graph(mf, r.batch);
+  Teacher teacher = load_teacher(r, opts.model_path, r.batch, t);
+  go.teacher = teacher.graph.get();
+  go.timer = t;
+  const ir::Graph* teacher_graph = teacher.graph.get();
+  auto fwd = forward_graph(mf, r.batch, t);
   auto train_graph = build_train_graph(*fwd, go);
-  std::unique_ptr<Runner> exec_ptr = make_runner(*train_graph, runner_options(opts, r, seed));
+  optimize(*train_graph, opts, passes::Mode::Train, t);
+  std::unique_ptr<Runner> exec_ptr;
+  {
+    passes::PhaseTimer::Scope time(t, "executor compile");
+    exec_ptr = make_runner(*train_graph, runner_options(opts, r, seed));
+  }
   Runner& exec = *exec_ptr;
-  Evaluator evaluator(mf, r, opts, r.batch);
+  Evaluator evaluator(mf, r, opts, r.batch, t);
+  if (t) {
+    std::cerr << "acnn: compile times:\n";
+    timer.print(std::cerr);
+  }
 
   // ---- run directory and state
   std::string name = opts.run_name;

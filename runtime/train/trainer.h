@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,13 @@ struct TrainOptions {
   bool profile = false;             // print the most expensive kernels at the end
   std::vector<std::string> backends;  // CPU executor backend priority; empty: fastest available
   std::string device = "auto";       // auto | cpu | cuda (auto: the GPU when one is usable)
+  // Graph passes (compiler/passes/pipeline.h) run on the training and
+  // inference graphs before they are planned: `passes` is a --passes list
+  // ("all", "none", or names); no_fuse drops the fusion pass.
+  std::string passes = "all";
+  bool no_fuse = false;
+  bool time_passes = false;         // print the compile time of every stage
+  double parse_seconds = 0;         // the caller's time to load the model file (reported first)
   std::string model_path;           // the model file (for resolving a teacher path)
   // Called after every optimizer step with the global step count (tests use
   // it to interrupt a run at a chosen step).

@@ -4,6 +4,9 @@
 
 #include "compiler/elaborate/model_file.h"
 #include "compiler/ir/printer.h"
+#include "compiler/passes/pipeline.h"
+#include "compiler/train/model_graphs.h"
+#include "compiler/train/train_graph.h"
 #include "tests/golden/golden.h"
 
 using namespace acnn;
@@ -53,6 +56,31 @@ TEST_CASE("IR dumps of stdlib blocks match their goldens", "[golden]") {
       std::ostringstream text;
       ir::print_text(text, *g);
       testing::check_golden(testing::source_dir() + "/" + file.substr(0, file.size() - 5) + ".expected", text.str());
+    }
+  }
+}
+
+TEST_CASE("fused-stage dumps match their goldens (training and inference)", "[golden]") {
+  auto files = testing::golden_inputs("tests/golden/fused");
+  REQUIRE(!files.empty());
+  for (const std::string& file : files) {
+    for (std::string mode : {"train", "eval"}) {
+      SECTION(file + " " + mode) {
+        ModelFile mf;
+        REQUIRE(mf.load(file));
+        auto fwd = mf.build(2);
+        REQUIRE(fwd);
+        std::unique_ptr<ir::Graph> g =
+            mode == "train" ? build_train_graph(*fwd, default_train_options(*fwd)) : build_eval_graph(*fwd, false);
+        passes::PipelineOptions po;
+        po.mode = mode == "train" ? passes::Mode::Train : passes::Mode::Eval;
+        po.verify = true;
+        passes::run_pipeline(*g, po);
+        std::ostringstream text;
+        ir::print_text(text, *g);
+        testing::check_golden(testing::source_dir() + "/" + file.substr(0, file.size() - 5) + "." + mode + ".expected",
+                              text.str());
+      }
     }
   }
 }

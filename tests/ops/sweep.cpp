@@ -361,7 +361,7 @@ const std::vector<Row>& rows() {
                      c.ctx.training = false;
                      return op(c, OpKind::IfTraining, {c.in({2, 3}, -1, 1, Grad::Free), c.in({2, 3})});
                    }}}});
-    t.push_back({OpKind::Fused, "formed after autodiff; never run by the reference backend", {}});
+    t.push_back({OpKind::Fused, "formed after autodiff (no gradient); tests/ops/fused_test.cpp checks its kernels", {}});
     return t;
   }();
   return r;
