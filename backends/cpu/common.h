@@ -155,6 +155,10 @@ std::unique_ptr<Kernel> compile_movement(Compile& c);  // Concat, Transpose, Sli
 bool ew_lowerable(const ir::Graph& g, const ir::Node& n, std::string* why);
 std::unique_ptr<Kernel> compile_ew(Compile& c, const ir::Graph& body, const std::string& what);
 std::unique_ptr<Kernel> compile_ew_node(Compile& c);
+// Native data movement (native.cpp): pad and pad_backward in plain or
+// channel-blocked layouts; slices of whole channel blocks (null: not such a slice).
+std::unique_ptr<Kernel> compile_pad(Compile& c);
+std::unique_ptr<Kernel> compile_native_slice(Compile& c);
 // Fused nodes by kind (fused.cpp).
 bool fused_supported(const ir::Graph& g, const ir::Node& n);
 std::unique_ptr<Kernel> compile_fused(Compile& c);
