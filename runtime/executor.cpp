@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -61,14 +62,24 @@ struct Executor::Compiler {
     throw std::logic_error("layout " + l.describe() + " belongs to no backend of this executor");
   }
 
-  // Whether a slot's contents only change when set_persistent is called (or never).
-  bool unchanging(int s, int* persistent) const {
-    const Slot& r = plan.slots[root(s)];
-    *persistent = -1;
+  // Whether a slot's contents only change when set_persistent is called (or
+  // never): constants, persistent tensors no update writes, and the outputs
+  // of cached steps computed from such slots. `deps` gets the persistent
+  // tensors whose versions decide when it must be recomputed.
+  std::map<int, std::vector<int>> cached_deps;  // root slot of a cached step's output -> deps
+  bool unchanging(int s, std::vector<int>* deps) const {
+    const int r0 = root(s);
+    const Slot& r = plan.slots[r0];
     if (r.home == SlotHome::Constant) return true;
+    if (auto it = cached_deps.find(r0); it != cached_deps.end()) {
+      deps->insert(deps->end(), it->second.begin(), it->second.end());
+      return true;
+    }
     if (r.home != SlotHome::Persistent) return false;
-    *persistent = ex.persistent_index_.at(r.name);
-    return !ex.persistent_[*persistent].updated;
+    int p = ex.persistent_index_.at(r.name);
+    if (ex.persistent_[p].updated) return false;
+    deps->push_back(p);
+    return true;
   }
 
   // The slot holding value v in layout `want`, converting (once) if needed.
@@ -92,9 +103,10 @@ struct Executor::Compiler {
     if (!k)
       throw std::runtime_error(b.name() + " cannot convert " + type_str(g.type(v).dtype, g.type(v).shape) + " from " +
                                layout_name(from) + " to " + layout_name(want));
-    int persistent;
-    bool cached = unchanging(src, &persistent);
+    std::vector<int> deps;
+    bool cached = unchanging(src, &deps);
     int out = new_slot(v, want, cached ? SlotHome::Dedicated : SlotHome::Arena);
+    if (cached) cached_deps[out] = deps;
     Step st;
     st.kind = StepKind::Convert;
     st.node = for_node;
@@ -103,7 +115,7 @@ struct Executor::Compiler {
     st.inputs = {src};
     st.outputs = {out};
     st.cached = cached;
-    st.version_of = persistent;
+    st.version_of = deps;
     plan.steps.push_back(std::move(st));
     return out;
   }
@@ -183,7 +195,18 @@ struct Executor::Compiler {
       st.node = id;
       st.backend = b->name();
       for (size_t i = 0; i < n.inputs.size(); ++i) st.inputs.push_back(get_slot(n.inputs[i], req.inputs[i], id));
-      for (size_t i = 0; i < n.outputs.size(); ++i) st.outputs.push_back(new_slot(n.outputs[i], req.outputs[i], SlotHome::Arena));
+      // A node computed only from unchanging tensors (e.g. inference weights
+      // with batch norm folded in) runs once and again only after
+      // set_persistent changes one of them; its outputs get their own buffers.
+      std::vector<int> deps;
+      bool cached = !n.inputs.empty() && n.op != ir::OpKind::IfTraining;
+      for (int s : st.inputs) cached = cached && unchanging(s, &deps);
+      for (size_t i = 0; i < n.outputs.size(); ++i) {
+        st.outputs.push_back(new_slot(n.outputs[i], req.outputs[i], cached ? SlotHome::Dedicated : SlotHome::Arena));
+        if (cached) cached_deps[st.outputs.back()] = deps;
+      }
+      st.cached = cached;
+      st.version_of = deps;
       node_kernel[id] = k.get();
       st.kernel = std::move(k);
       ex.node_backend_[id] = b->name();

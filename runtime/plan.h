@@ -52,10 +52,12 @@ struct Step {
   std::string backend;
   std::unique_ptr<Kernel> kernel;
   std::vector<int> inputs, outputs;  // slot indices
-  // Convert steps of an unchanging tensor (a persistent tensor no update
-  // writes, or a constant): rerun only when the source's version changes.
+  // Steps whose inputs never change between runs (persistent tensors no
+  // update writes, constants, and results of such steps: layout conversions
+  // of weights, inference weights with batch norm folded in): rerun only
+  // when the version of a persistent tensor they depend on changes.
   bool cached = false;
-  int version_of = -1;  // cached: the persistent tensor read (-1: a constant)
+  std::vector<int> version_of;  // cached: the persistent tensors it depends on (none: constants only)
   int64_t cached_version = -1;
   std::string scalar_name;  // RuntimeScalar
   // Profile.

@@ -144,6 +144,7 @@ std::unique_ptr<Kernel> binary(Compile& c) {
     if (x0 != src0) x1 = same ? x0 : plain_md({1});
   }
   dnnl::binary::primitive_desc pd(dnnl::binary::desc(binary_alg(n.op), x0, x1, x0), scratch_attr(), engine());
+  if (is_ref(pd)) return nullptr;  // e.g. a [1,C,H,W] mask over a blocked batch: the elementwise kernels do it
   c.want_input(i0, src0);
   c.want_input(i1, src1);
   c.set_output(0, src0);

@@ -63,7 +63,7 @@ bool dense(const md_t& md) {
   return md.get_size() == static_cast<size_t>(n) * sizeof(float);
 }
 
-bool jit_enabled() {
+[[maybe_unused]] bool jit_enabled() {
   static bool on = [] {
     const char* e = std::getenv("ACNN_JIT");
     return !(e && (std::string(e) == "0" || std::string(e) == "off"));

@@ -78,7 +78,12 @@ class OnednnBackend final : public Backend {
           return compile_pool(c);
         case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div:
         case OpKind::Maximum: case OpKind::Minimum: case OpKind::Less:
-          return binary_supported(req.graph, req.node) ? compile_binary(c) : compile_ew_node(c);
+          if (binary_supported(req.graph, req.node)) {
+            const std::vector<LayoutPtr> given = req.inputs;
+            if (auto k = compile_binary(c)) return k;
+            req.inputs = given;
+          }
+          return compile_ew_node(c);
         case OpKind::Softmax: case OpKind::LogSoftmax: case OpKind::SoftmaxBackward: case OpKind::LogSoftmaxBackward:
           return compile_softmax(c);
         case OpKind::ReduceSum: case OpKind::ReduceMean: case OpKind::ReduceMax: {
