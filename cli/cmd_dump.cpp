@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -209,6 +210,7 @@ Command register_dump(CLI::App& app) {
         po.print_after = {d->print_after.begin(), d->print_after.end()};
         po.print_after_all = d->print_after_all;
         po.print_to = &printed;
+        po.print_scope = d->scope;
         po.disabled = passes::disabled_from_list(d->passes);
         po.stop_before_fusion = d->stage == "opt";
         po.timer = t;
@@ -241,14 +243,14 @@ Command register_dump(CLI::App& app) {
       ir::DotOptions dopt;
       dopt.scope = d->scope;
       dopt.sources = d->sources;
-      if (ex) {
-        const Executor* e = ex.get();
-        dopt.note = [e](ir::NodeId id) {
-          for (const Step& st : e->plan().steps)
-            if (st.node == id && st.kind == StepKind::Kernel) return st.kernel->describe();
-          return std::string();
-        };
-      }
+      std::map<ir::NodeId, std::string> kernels;  // plan: each node's kernel
+      if (ex)
+        for (const Step& st : ex->plan().steps)
+          if (st.kind == StepKind::Kernel && st.node >= 0) kernels[st.node] = st.kernel->describe() + (st.cached ? " (cached)" : "");
+      if (ex) dopt.note = [&kernels](ir::NodeId id) {
+        auto it = kernels.find(id);
+        return it == kernels.end() ? std::string() : it->second;
+      };
       std::ostringstream dot;
       ir::print_dot(dot, ex ? ex->graph() : *g, dopt);
       if (d->format == "dot") out << dot.str();

@@ -1,4 +1,5 @@
 // `acnn train [FILE]` and `acnn eval FILE --checkpoint C`.
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
@@ -26,8 +27,10 @@ Command register_train(CLI::App& app) {
   cmd->add_flag("--profile", t->profile, "print the time of the most expensive kernels at the end");
   return [m, o, t, quiet]() -> int {
     ModelFile mf(compile_options(*m));
+    auto t0 = std::chrono::steady_clock::now();
     std::optional<Recipe> r = load_with_recipe(mf, *m, *o);
     if (!r) return 1;
+    t->parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     t->model_path = m->file;
     t->progress = !*quiet;
     train::TrainResult res = train::train(mf, *r, *t);

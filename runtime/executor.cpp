@@ -5,7 +5,6 @@
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -63,23 +62,28 @@ struct Executor::Compiler {
   }
 
   // Whether a slot's contents only change when set_persistent is called (or
-  // never): constants, persistent tensors no update writes, and the outputs
-  // of cached steps computed from such slots. `deps` gets the persistent
-  // tensors whose versions decide when it must be recomputed.
-  std::map<int, std::vector<int>> cached_deps;  // root slot of a cached step's output -> deps
+  // never): constants, persistent tensors no update writes, and the outputs of
+  // cached steps. Adds the persistent tensors it depends on to *deps.
+  std::map<int, std::vector<int>> static_deps;  // cached-step output slot -> persistent tensors
   bool unchanging(int s, std::vector<int>* deps) const {
-    const int r0 = root(s);
-    const Slot& r = plan.slots[r0];
-    if (r.home == SlotHome::Constant) return true;
-    if (auto it = cached_deps.find(r0); it != cached_deps.end()) {
-      deps->insert(deps->end(), it->second.begin(), it->second.end());
+    int r = root(s);
+    const Slot& rs = plan.slots[r];
+    if (rs.home == SlotHome::Constant) return true;
+    if (rs.home == SlotHome::Persistent) {
+      int p = ex.persistent_index_.at(rs.name);
+      if (ex.persistent_[p].updated) return false;
+      deps->push_back(p);
       return true;
     }
-    if (r.home != SlotHome::Persistent) return false;
-    int p = ex.persistent_index_.at(r.name);
-    if (ex.persistent_[p].updated) return false;
-    deps->push_back(p);
+    auto it = static_deps.find(r);
+    if (it == static_deps.end()) return false;
+    deps->insert(deps->end(), it->second.begin(), it->second.end());
     return true;
+  }
+
+  static void dedupe(std::vector<int>& v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
   }
 
   // The slot holding value v in layout `want`, converting (once) if needed.
@@ -105,8 +109,9 @@ struct Executor::Compiler {
                                layout_name(from) + " to " + layout_name(want));
     std::vector<int> deps;
     bool cached = unchanging(src, &deps);
+    dedupe(deps);
     int out = new_slot(v, want, cached ? SlotHome::Dedicated : SlotHome::Arena);
-    if (cached) cached_deps[out] = deps;
+    if (cached) static_deps[out] = deps;
     Step st;
     st.kind = StepKind::Convert;
     st.node = for_node;
@@ -115,7 +120,7 @@ struct Executor::Compiler {
     st.inputs = {src};
     st.outputs = {out};
     st.cached = cached;
-    st.version_of = deps;
+    st.versions_of = std::move(deps);
     plan.steps.push_back(std::move(st));
     return out;
   }
@@ -195,18 +200,19 @@ struct Executor::Compiler {
       st.node = id;
       st.backend = b->name();
       for (size_t i = 0; i < n.inputs.size(); ++i) st.inputs.push_back(get_slot(n.inputs[i], req.inputs[i], id));
-      // A node computed only from unchanging tensors (e.g. inference weights
-      // with batch norm folded in) runs once and again only after
-      // set_persistent changes one of them; its outputs get their own buffers.
+      // A node of unchanging inputs only (folded batch-norm weights, ...) is
+      // computed once, and again only after set_persistent of what it reads.
       std::vector<int> deps;
-      bool cached = !n.inputs.empty() && n.op != ir::OpKind::IfTraining;
+      bool cached = !n.inputs.empty() && ir::op_def(n.op).family != ir::OpFamily::Mode;  // if_training reads ctx
       for (int s : st.inputs) cached = cached && unchanging(s, &deps);
+      dedupe(deps);
       for (size_t i = 0; i < n.outputs.size(); ++i) {
-        st.outputs.push_back(new_slot(n.outputs[i], req.outputs[i], cached ? SlotHome::Dedicated : SlotHome::Arena));
-        if (cached) cached_deps[st.outputs.back()] = deps;
+        int out = new_slot(n.outputs[i], req.outputs[i], cached ? SlotHome::Dedicated : SlotHome::Arena);
+        if (cached) static_deps[out] = deps;
+        st.outputs.push_back(out);
       }
       st.cached = cached;
-      st.version_of = deps;
+      st.versions_of = std::move(deps);
       node_kernel[id] = k.get();
       st.kernel = std::move(k);
       ex.node_backend_[id] = b->name();

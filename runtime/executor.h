@@ -3,7 +3,12 @@
 // list that supports it (the reference backend always last), compiles each
 // node's kernel once, inserts layout conversions where a kernel wants an input
 // in another layout than it was produced in, and packs the temporary buffers
-// into one arena by liveness. The executor owns the persistent tensors
+// into one arena by liveness (an output may take over the buffer of an input
+// it reads last when the in-place pass marked it and its kernel allows). Steps
+// whose inputs never change between runs (constants, persistent tensors no
+// update writes, and what such steps compute: weight conversions, folded
+// batch-norm weights) run once and again only after set_persistent of what
+// they read. The executor owns the persistent tensors
 // (Param/State nodes, by name), initialized with init_persistent() unless set;
 // a persistent tensor whose update value a backend produces in a blocked
 // layout is kept in that layout between steps (get/set convert). A run binds

@@ -61,8 +61,8 @@ std::map<std::string, Tensor> Executor::run(const std::map<std::string, Tensor>&
   using clock = std::chrono::steady_clock;
   for (Step& st : plan_.steps) {
     if (st.cached) {
-      int64_t v = 0;  // versions only grow: their sum changes when any does
-      for (int p : st.version_of) v += persistent_[p].version;
+      int64_t v = 0;
+      for (int p : st.versions_of) v += persistent_[p].version;
       if (v == st.cached_version) continue;
       st.cached_version = v;
     }

@@ -52,12 +52,12 @@ struct Step {
   std::string backend;
   std::unique_ptr<Kernel> kernel;
   std::vector<int> inputs, outputs;  // slot indices
-  // Steps whose inputs never change between runs (persistent tensors no
-  // update writes, constants, and results of such steps: layout conversions
-  // of weights, inference weights with batch norm folded in): rerun only
-  // when the version of a persistent tensor they depend on changes.
+  // Steps computed from unchanging tensors only (persistent tensors no
+  // update writes, constants, and what cached steps computed from them: layout
+  // conversions of weights, folded batch-norm weights): rerun only when one of
+  // those persistent tensors is set (the sum of their versions changes).
   bool cached = false;
-  std::vector<int> version_of;  // cached: the persistent tensors it depends on (none: constants only)
+  std::vector<int> versions_of;  // cached: the persistent tensors read (none: constants only)
   int64_t cached_version = -1;
   std::string scalar_name;  // RuntimeScalar
   // Profile.

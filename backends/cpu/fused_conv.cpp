@@ -43,8 +43,11 @@ class FusedConvKernel final : public Kernel {
   std::string describe() const override { return prim_->describe(); }
   size_t scratch_bytes() const override { return prim_->scratch_bytes(); }
   void bind_scratch(void* s) override { prim_->bind_scratch(s); }
-  // Each output element's post-ops read the same element of the residual.
-  bool can_overwrite_input(int i) const override { return i == m_.residual; }
+  // Only the sum post-op may share the residual's buffer: oneDNN convolutions
+  // can write partial sums to dst before the post-ops run (input-channel
+  // blocking), so a binary-add post-op or a binary primitive after the conv
+  // would read a residual already overwritten.
+  bool can_overwrite_input(int i) const override { return sum_ && i == m_.residual; }
 
  private:
   std::unique_ptr<OnednnKernel> prim_;

@@ -57,7 +57,7 @@ class DotWriter {
 
   void write() {
     out_ << "digraph \"" << escape(g_.name.empty() ? "main" : g_.name) << "\" {\n"
-         << "  rankdir=TB; compound=true; newrank=true;\n"
+         << "  rankdir=TB; compound=true;\n"
          << "  node [shape=box, style=\"rounded,filled\", fillcolor=white, fontname=\"Helvetica\", fontsize=10];\n"
          << "  edge [color=\"#555555\", arrowsize=0.6];\n";
     Cluster root;

@@ -273,6 +273,40 @@ struct Former {
         members[b].clear();
       }
     }
+    // Horizontal merges: groups that read outputs of the same producer and
+    // compute over one shape (the running mean and variance updates of a
+    // batch norm) become one group, connected through what they read.
+    auto uniform_shape = [&](const std::vector<NodeId>& ms, Shape* shape) {
+      bool first = true;
+      for (NodeId m : ms)
+        for (ValueId v : node(m).outputs) {
+          if (first) *shape = g.type(v).shape, first = false;
+          else if (g.type(v).shape != *shape) return false;
+        }
+      return !first;
+    };
+    for (NodeId p = 0; p < n; ++p) {
+      if (eligible[p]) continue;
+      std::vector<NodeId> roots;
+      for (ValueId v : node(p).outputs)
+        for (NodeId u : users[v])
+          if (eligible[u] && std::find(roots.begin(), roots.end(), find(u)) == roots.end()) roots.push_back(find(u));
+      for (size_t k = 1; k < roots.size(); ++k)
+        for (size_t j = 0; j < k; ++j) {
+          NodeId a = find(roots[j]), b = find(roots[k]);
+          Shape sa, sb;
+          if (a == b || !uniform_shape(members[a], &sa) || !uniform_shape(members[b], &sb) || sa != sb) continue;
+          std::vector<NodeId> merged = members[a];
+          merged.insert(merged.end(), members[b].begin(), members[b].end());
+          std::sort(merged.begin(), merged.end());
+          auto in_merged = [&](NodeId x) { return std::binary_search(merged.begin(), merged.end(), x); };
+          if (!convex(merged, in_merged)) continue;
+          parent[b] = a;
+          members[a] = std::move(merged);
+          members[b].clear();
+          break;
+        }
+    }
     for (NodeId i = 0; i < n; ++i)
       if (eligible[i] && find(i) == i && members[i].size() >= 2) claim("elementwise", members[i]);
   }

@@ -6,7 +6,8 @@
 // relu, exporting the statistics and whatever the backward pass reads),
 // "batchnorm_backward" (relu_backward -> batch_norm_backward), "optimizer"
 // (every parameter's update chain in one node) and "elementwise" (connected
-// DAGs of unary/binary ops, optionally ending in trailing-axis reductions).
+// DAGs of unary/binary ops, optionally ending in trailing-axis reductions;
+// same-shaped sibling DAGs reading one producer merge).
 // A group never makes a cycle: it is convex in the dataflow graph (no path
 // leaves it and comes back). A fused node's inputs are the values the group
 // reads from outside, in order of first use; its outputs are the member

@@ -39,8 +39,9 @@ bool const_fold(ir::Graph& g, int64_t max_elements = 1 << 16);
 // parameters are persistent tensors no update writes, becomes one conv2d with
 // weight w * s and bias beta + (b - mean) * s, s = gamma / sqrt(var + eps).
 // The folded weight and bias are computed in the graph from the persistent
-// tensors (elementwise ops on parameters, cheap next to the convolution), so
-// checkpoints, set_persistent and the parameter names are unchanged.
+// tensors (elementwise ops on parameters), so checkpoints, set_persistent and
+// the parameter names are unchanged; the executor runs such steps once per
+// change of what they read, not every step.
 bool bn_fold(ir::Graph& g);
 
 // Layout assignment (layout.cpp). Physical layouts are chosen by the

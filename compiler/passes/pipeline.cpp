@@ -99,7 +99,9 @@ std::vector<PassRun> run_pipeline(ir::Graph& g, const PipelineOptions& opts) {
     }
     if (opts.print_to && (opts.print_after_all || opts.print_after.count(p.name))) {
       *opts.print_to << "// after " << p.name << (r.changed ? "" : " (unchanged)") << "\n";
-      ir::print_text(*opts.print_to, g);
+      ir::PrintOptions print;
+      print.scope = opts.print_scope;
+      ir::print_text(*opts.print_to, g, print);
     }
     runs.push_back(std::move(r));
   }

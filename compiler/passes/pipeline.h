@@ -66,6 +66,7 @@ struct PipelineOptions {
   std::set<std::string> print_after;  // print the graph after these passes
   bool print_after_all = false;
   std::ostream* print_to = nullptr;    // where printing goes (required to print)
+  std::string print_scope;             // print only this scope (ir::PrintOptions::scope)
   std::set<std::string> disabled;      // passes that do not run
   bool stop_before_fusion = false;     // the "opt" stage only
   bool verify = false;                 // run ir::verify after each pass (throws on problems)

@@ -248,6 +248,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   // ---- graphs
   passes::PhaseTimer timer;
   passes::PhaseTimer* t = opts.time_passes ? &timer : nullptr;
+  if (t && opts.parse_seconds > 0) t->add("parse", opts.parse_seconds);
   TrainGraphOptions go = TrainGraphOptions::from(r);
   Teacher teacher = load_teacher(r, opts.model_path, r.batch, t);
   go.teacher = teacher.graph.get();

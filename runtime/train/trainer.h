@@ -37,6 +37,7 @@ struct TrainOptions {
   std::string passes = "all";
   bool no_fuse = false;
   bool time_passes = false;         // print the compile time of every stage
+  double parse_seconds = 0;         // the caller's time to load the model file (reported first)
   std::string model_path;           // the model file (for resolving a teacher path)
 };
 

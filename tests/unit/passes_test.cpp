@@ -232,3 +232,38 @@ TEST_CASE("a plan-only executor reports the plan without allocating or running",
   ExecContext ctx;
   CHECK_THROWS(plan.run({}, ctx));
 }
+
+TEST_CASE("folded batch-norm weights are computed once per set_persistent, not every step", "[unit]") {
+  auto fwd = forward_of(kBlock, 2);
+  auto eval = build_eval_graph(*fwd, false);
+  auto folded = eval->clone();
+  REQUIRE(passes::bn_fold(*folded));
+  ExecutorOptions eo;
+  eo.seed = 3;
+  Executor ex(*folded, eo);
+  int cached_kernels = 0;
+  for (const Step& st : ex.plan().steps) cached_kernels += st.cached && st.kind == StepKind::Kernel;
+  CHECK(cached_kernels >= 5 * 6);  // scale, sqrt, div, mul, sub, mul per folded BN
+  std::map<std::string, Tensor> feeds{{"image", ramp({2, 8, 8, 8})}};
+  ExecContext ctx;
+  ctx.training = false;
+  ex.run(feeds, ctx);
+  ex.run(feeds, ctx);
+  for (const KernelTime& t : ex.kernel_times())
+    if (t.op == "sqrt") CHECK(t.calls == 1);
+  // A new gamma reaches the folded weight on the next run.
+  Tensor gamma = ramp({4}, 0.2);
+  ex.set_persistent("block.bn1.weight", gamma);
+  Tensor got = ex.run(feeds, ctx)["logits"];
+  std::map<std::string, Tensor> ifeeds = feeds;
+  for (const std::string& name : ex.persistent_names()) ifeeds[name] = ex.get_persistent(name);
+  Tensor want = interpret(*eval, ifeeds, ctx).outputs["logits"];
+  CHECK(max_diff(got, want) < 1e-4);
+  int sqrt_calls = 0, div_calls = 0;
+  for (const KernelTime& t : ex.kernel_times()) {
+    if (t.op == "sqrt") sqrt_calls += static_cast<int>(t.calls);
+    if (t.op == "div") div_calls += static_cast<int>(t.calls);
+  }
+  CHECK(sqrt_calls == 5);  // sqrt(var + eps) of the five folded BNs: var did not change
+  CHECK(div_calls == 6);   // gamma / sqrt(..): again for the BN whose gamma changed
+}
