@@ -86,6 +86,11 @@ class OnednnKernel : public Kernel {
   std::string describe() const override;
   size_t scratch_bytes() const override { return scratch_bytes_; }
   void bind_scratch(void* scratch) override;
+  bool can_overwrite_input(int input) const override {
+    return input >= 0 && input < 64 && (inplace_ >> input & 1);
+  }
+  // The primitives stay correct when output 0 shares input `input`'s buffer.
+  void allow_inplace(int input) { inplace_ |= uint64_t{1} << input; }
 
   // Building, at compile time. Primitives run in the order they are added.
   void add_primitive(const dnnl::primitive& p, const dnnl::primitive_desc_base& pd);
@@ -116,6 +121,7 @@ class OnednnKernel : public Kernel {
   std::vector<std::shared_ptr<void>> owned_;
   size_t scratch_bytes_ = 0;
   bool final_ = false;
+  uint64_t inplace_ = 0;
 };
 
 // A reorder between two descriptors of the same logical data (one input, one output).
@@ -155,6 +161,10 @@ std::unique_ptr<Kernel> compile_movement(Compile& c);  // Concat, Transpose, Sli
 bool ew_lowerable(const ir::Graph& g, const ir::Node& n, std::string* why);
 std::unique_ptr<Kernel> compile_ew(Compile& c, const ir::Graph& body, const std::string& what);
 std::unique_ptr<Kernel> compile_ew_node(Compile& c);
+// Native data movement (native.cpp): pad and pad_backward in plain or
+// channel-blocked layouts; slices of whole channel blocks (null: not such a slice).
+std::unique_ptr<Kernel> compile_pad(Compile& c);
+std::unique_ptr<Kernel> compile_native_slice(Compile& c);
 // Fused nodes by kind (fused.cpp).
 bool fused_supported(const ir::Graph& g, const ir::Node& n);
 std::unique_ptr<Kernel> compile_fused(Compile& c);

@@ -56,6 +56,7 @@ std::unique_ptr<Kernel> eltwise_forward(Compile& c, const EltSpec& s) {
   k->add_primitive(EltFwd(pd), pd);
   k->arg_input(DNNL_ARG_SRC, 0, flat);
   k->arg_output(DNNL_ARG_DST, 0, flat);
+  k->allow_inplace(0);
   return k;
 }
 
@@ -76,6 +77,7 @@ std::unique_ptr<Kernel> eltwise_backward(Compile& c, const EltSpec& s) {
   k->arg_input(DNNL_ARG_DIFF_DST, 0, flat);
   k->arg_input(use_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, 1, flat);
   k->arg_output(DNNL_ARG_DIFF_SRC, 0, flat);
+  k->allow_inplace(0);  // diff_src over diff_dst
   return k;
 }
 
@@ -142,6 +144,7 @@ std::unique_ptr<Kernel> binary(Compile& c) {
     if (x0 != src0) x1 = same ? x0 : plain_md({1});
   }
   dnnl::binary::primitive_desc pd(dnnl::binary::desc(binary_alg(n.op), x0, x1, x0), scratch_attr(), engine());
+  if (is_ref(pd)) return nullptr;  // e.g. a [1,C,H,W] mask over a blocked batch: the elementwise kernels do it
   c.want_input(i0, src0);
   c.want_input(i1, src1);
   c.set_output(0, src0);
@@ -150,6 +153,7 @@ std::unique_ptr<Kernel> binary(Compile& c) {
   k->arg_input(DNNL_ARG_SRC_0, i0, x0);
   k->arg_input(DNNL_ARG_SRC_1, i1, x1);
   k->arg_output(DNNL_ARG_DST, 0, x0);
+  k->allow_inplace(i0);  // dst over src0 (same layout)
   return k;
 }
 

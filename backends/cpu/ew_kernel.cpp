@@ -63,7 +63,7 @@ bool dense(const md_t& md) {
   return md.get_size() == static_cast<size_t>(n) * sizeof(float);
 }
 
-bool jit_enabled() {
+[[maybe_unused]] bool jit_enabled() {
   static bool on = [] {
     const char* e = std::getenv("ACNN_JIT");
     return !(e && (std::string(e) == "0" || std::string(e) == "off"));
@@ -158,6 +158,18 @@ class EwKernel final : public Kernel {
   }
 
   std::string describe() const override { return (fn_ ? "jit:" : "interp:") + what_; }
+  // Output 0 may take a full-size input's buffer when both are walked with the
+  // same strides: every point loads its operands before storing its results.
+  bool can_overwrite_input(int input) const override {
+    int in_buf = -1, out_buf = -1;
+    for (size_t b = 0; b < L_.bufs.size(); ++b) {
+      const ew::BufInfo& bi = L_.bufs[b];
+      if (bi.kind == BufKind::Input && bi.index == input) in_buf = static_cast<int>(b);
+      if (bi.kind == BufKind::Output && bi.index == 0) out_buf = static_cast<int>(b);
+    }
+    if (in_buf < 0 || out_buf < 0 || L_.bufs[out_buf].reduce) return false;
+    return spec_.nest.stride[in_buf] == spec_.nest.stride[out_buf] && L_.bufs[in_buf].shape == L_.bufs[out_buf].shape;
+  }
 
  private:
   void call(float* const* bufs, int64_t b, int64_t e) {

@@ -54,6 +54,10 @@ class OnednnBackend final : public Backend {
         return rank(0) >= 1;
       case OpKind::Concat: case OpKind::Transpose: case OpKind::Slice:
         return rank(0) >= 1 && rank(0) <= DNNL_MAX_NDIMS;
+      case OpKind::Pad: case OpKind::PadBackward:
+        return true;
+      case OpKind::BroadcastTo:
+        return ew_lowerable(g, n, nullptr);
       case OpKind::Fused:
         return fused_supported(g, n);
       default: return false;
@@ -74,7 +78,12 @@ class OnednnBackend final : public Backend {
           return compile_pool(c);
         case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div:
         case OpKind::Maximum: case OpKind::Minimum: case OpKind::Less:
-          return binary_supported(req.graph, req.node) ? compile_binary(c) : compile_ew_node(c);
+          if (binary_supported(req.graph, req.node)) {
+            const std::vector<LayoutPtr> given = req.inputs;
+            if (auto k = compile_binary(c)) return k;
+            req.inputs = given;
+          }
+          return compile_ew_node(c);
         case OpKind::Softmax: case OpKind::LogSoftmax: case OpKind::SoftmaxBackward: case OpKind::LogSoftmaxBackward:
           return compile_softmax(c);
         case OpKind::ReduceSum: case OpKind::ReduceMean: case OpKind::ReduceMax: {
@@ -89,8 +98,15 @@ class OnednnBackend final : public Backend {
         }
         case OpKind::Fused:
           return compile_fused(c);
-        case OpKind::Concat: case OpKind::Transpose: case OpKind::Slice:
+        case OpKind::Slice:
+          if (auto k = compile_native_slice(c)) return k;
           return compile_movement(c);
+        case OpKind::Concat: case OpKind::Transpose:
+          return compile_movement(c);
+        case OpKind::Pad: case OpKind::PadBackward:
+          return compile_pad(c);
+        case OpKind::BroadcastTo:
+          return compile_ew_node(c);
         default:
           return compile_eltwise(c);
       }

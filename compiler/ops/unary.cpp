@@ -3,6 +3,9 @@
 // Scale: alpha, beta (y = alpha*x + beta). Cast: dtype.
 //
 // Semantics: relu(x) = max(x, 0); relu_backward(dy, x) = dy where x > 0, else 0
+// (relu's gradient rule passes relu's output y: y > 0 exactly where x > 0, and
+// the backward pass then keeps y, which the next layer keeps anyway, instead
+// of x alive: one activation less per relu, as PyTorch's in-place ReLU does)
 // (the subgradient at 0 is 0); sigmoid_backward(dy, y) = dy*y*(1-y);
 // tanh_backward(dy, y) = dy*(1-y^2), both in terms of the forward output y.
 // Cast converts among f32/f64/i32 (and reads i64/u8/bf16); float to integer
@@ -54,7 +57,7 @@ std::string infer_TanhBackward(const std::vector<ValueType>& in, const Attrs&, s
 // ---------------------------------------------------------------- gradients
 
 void grad_Neg(GradContext& g) { g.set_din(0, g.b.neg(g.dout(0))); }
-void grad_Relu(GradContext& g) { g.set_din(0, g.b.emit1(ir::OpKind::ReluBackward, {g.dout(0), g.in(0)})); }
+void grad_Relu(GradContext& g) { g.set_din(0, g.b.emit1(ir::OpKind::ReluBackward, {g.dout(0), g.out(0)})); }
 void grad_Sigmoid(GradContext& g) { g.set_din(0, g.b.emit1(ir::OpKind::SigmoidBackward, {g.dout(0), g.out(0)})); }
 void grad_Tanh(GradContext& g) { g.set_din(0, g.b.emit1(ir::OpKind::TanhBackward, {g.dout(0), g.out(0)})); }
 void grad_Exp(GradContext& g) { g.set_din(0, g.b.mul(g.dout(0), g.out(0))); }

@@ -309,3 +309,35 @@ TEST_CASE("executor: persistent API and feed errors", "[unit]") {
   for (size_t i = 0; i < times.size(); ++i) CHECK(times[i].calls == (ex.plan().steps[i].cached ? 0 : 2));
   CHECK(ex.time_report(5).find("per op:") != std::string::npos);
 }
+
+TEST_CASE("executor: steps computed from unchanging tensors run once until set_persistent", "[backend]") {
+  // Inference-style: a weight transformed by ops (as batch-norm folding does) feeds a conv.
+  ir::Graph g;
+  ir::Builder b(g);
+  ValueId x = b.input("image", {DType::F32, {2, 3, 6, 6}});
+  ValueId w = b.param("w", {DType::F32, {8, 3, 3, 3}}, "kaiming_normal", true);
+  ValueId s = b.param("s", {DType::F32, {8, 1, 1, 1}}, "uniform:1", false);
+  ValueId folded = b.mul(w, b.scale(s, 2.0, 0.5));
+  g.outputs.push_back({"y", b.emit1(OpKind::Conv2d, {x, folded}, conv_pad(1))});
+  Executor ex(g);
+  ExecContext ctx;
+  std::map<std::string, Tensor> feeds{{"image", random_tensor(DType::F32, {2, 3, 6, 6}, 3)}};
+  auto check_against_interpreter = [&](const std::map<std::string, Tensor>& got) {
+    std::map<std::string, Tensor> ifeeds = feeds;
+    for (auto& [k, v] : ex.persistent()) ifeeds[k] = v;
+    compare_maps(interpret(g, ifeeds, ctx).outputs, got, Tol{});
+  };
+  auto cached_calls = [&] {
+    int64_t calls = 0, steps = 0;
+    for (const Step& st : ex.plan().steps)
+      if (st.kind == StepKind::Kernel && st.cached) calls += st.calls, ++steps;
+    REQUIRE(steps >= 2);  // the scale and the mul
+    return calls / steps;
+  };
+  check_against_interpreter(ex.run(feeds, ctx));
+  check_against_interpreter(ex.run(feeds, ctx));
+  CHECK(cached_calls() == 1);
+  ex.set_persistent("s", random_tensor(DType::F32, {8, 1, 1, 1}, 4));
+  check_against_interpreter(ex.run(feeds, ctx));
+  CHECK(cached_calls() == 2);
+}
