@@ -43,6 +43,8 @@ class Dataset {
   virtual int channels() const = 0;
   virtual std::string name() const = 0;
   virtual std::vector<std::string> class_names() const { return {}; }
+  // Files left out when the dataset was opened (damaged images).
+  virtual size_t skipped_count() const { return 0; }
 };
 
 class InMemoryDataset : public Dataset {
@@ -85,6 +87,7 @@ class Subset : public Dataset {
   int channels() const override { return base_->channels(); }
   std::string name() const override { return base_->name() + "[subset]"; }
   std::vector<std::string> class_names() const override { return base_->class_names(); }
+  size_t skipped_count() const override { return base_->skipped_count(); }
 
  private:
   std::shared_ptr<const Dataset> base_;

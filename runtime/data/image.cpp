@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 
 namespace acnn::data {
@@ -82,6 +83,29 @@ inline uint8_t store<uint8_t>(float v) {
 template <>
 inline float store<float>(float v) { return v; }
 
+// Row kernels of the vertical pass; `omp simd` vectorizes them at -O2.
+void scale_row(float* __restrict out, const float* __restrict in, float w, size_t n) {
+#pragma omp simd
+  for (size_t i = 0; i < n; ++i) out[i] = w * in[i];
+}
+void axpy_row(float* __restrict acc, const float* __restrict in, float w, size_t n) {
+#pragma omp simd
+  for (size_t i = 0; i < n; ++i) acc[i] += w * in[i];
+}
+void store_row(uint8_t* __restrict out, const float* __restrict in, size_t n) {
+#pragma omp simd
+  for (size_t i = 0; i < n; ++i) {
+    const float v = std::min(std::max(in[i], 0.0f), 255.0f) + 0.5f;  // round half up
+    out[i] = static_cast<uint8_t>(static_cast<int>(v));
+  }
+}
+void store_row(float* __restrict out, const float* __restrict in, size_t n) { std::copy_n(in, n, out); }
+void widen_row(float* __restrict out, const uint8_t* __restrict in, size_t n) {
+#pragma omp simd
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]);
+}
+void widen_row(float* __restrict out, const float* __restrict in, size_t n) { std::copy_n(in, n, out); }
+
 template <class T>
 ImageT<T> resample_impl(const ImageT<T>& img, Box src, int out_h, int out_w, Filter f, bool aa) {
   if (img.empty()) throw std::invalid_argument("resample: empty image");
@@ -95,15 +119,24 @@ ImageT<T> resample_impl(const ImageT<T>& img, Box src, int out_h, int out_w, Fil
     y0 = std::min(y0, ty.start[i]);
     y1 = std::max(y1, ty.start[i] + ty.count[i]);
   }
-  // Horizontal pass over the rows the vertical pass needs.
+  int x0 = img.width, x1 = 0;
+  for (int i = 0; i < out_w; ++i) {
+    x0 = std::min(x0, tx.start[i]);
+    x1 = std::max(x1, tx.start[i] + tx.count[i]);
+  }
+  // Horizontal pass over the rows (and columns) the output needs; each row
+  // is first widened to float (vectorized) so the tap loops do no conversions.
   const int rows = y1 - y0;
-  std::vector<float> tmp(static_cast<size_t>(rows) * out_w * C);
+  const size_t span = static_cast<size_t>(x1 - x0) * C;
+  std::unique_ptr<float[]> tmp(new float[static_cast<size_t>(rows) * out_w * C]);  // uninitialized
+  std::unique_ptr<float[]> line(new float[span]);
   for (int r = 0; r < rows; ++r) {
-    const T* in = img.row(y0 + r);
+    widen_row(line.get(), img.row(y0 + r) + static_cast<size_t>(x0) * C, span);
+    const float* in = line.get() - static_cast<ptrdiff_t>(x0) * C;
     float* out = &tmp[static_cast<size_t>(r) * out_w * C];
     for (int x = 0; x < out_w; ++x) {
       const float* w = &tx.w[static_cast<size_t>(x) * tx.stride];
-      const T* p = in + static_cast<size_t>(tx.start[x]) * C;
+      const float* p = in + static_cast<size_t>(tx.start[x]) * C;
       const int n = tx.count[x];
       if (C == 3) {
         float a = 0, b = 0, c = 0;
@@ -129,14 +162,11 @@ ImageT<T> resample_impl(const ImageT<T>& img, Box src, int out_h, int out_w, Fil
   std::vector<float> acc(rowlen);
   for (int y = 0; y < out_h; ++y) {
     const float* w = &ty.w[static_cast<size_t>(y) * ty.stride];
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    for (int k = 0; k < ty.count[y]; ++k) {
-      const float* in = &tmp[static_cast<size_t>(ty.start[y] - y0 + k) * rowlen];
-      const float wk = w[k];
-      for (size_t i = 0; i < rowlen; ++i) acc[i] += wk * in[i];
-    }
-    T* out = res.row(y);
-    for (size_t i = 0; i < rowlen; ++i) out[i] = store<T>(acc[i]);
+    const float* first = &tmp[static_cast<size_t>(ty.start[y] - y0) * rowlen];
+    scale_row(acc.data(), first, w[0], rowlen);
+    for (int k = 1; k < ty.count[y]; ++k)
+      axpy_row(acc.data(), &tmp[static_cast<size_t>(ty.start[y] - y0 + k) * rowlen], w[k], rowlen);
+    store_row(res.row(y), acc.data(), rowlen);
   }
   return res;
 }

@@ -52,7 +52,7 @@ class ImageFolder : public Dataset {
   const std::string& dir() const { return dir_; }
   // Files left out by verification, with the reason.
   const std::vector<SkippedFile>& skipped() const { return skipped_; }
-  size_t skipped_count() const { return skipped_.size(); }
+  size_t skipped_count() const override { return skipped_.size(); }
 
  private:
   struct Entry {

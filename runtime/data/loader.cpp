@@ -98,14 +98,16 @@ int64_t DataLoader::examples_per_epoch() const {
 
 int64_t DataLoader::batches_per_epoch() const { return (examples_per_epoch() + cfg_.batch_size - 1) / cfg_.batch_size; }
 
-void DataLoader::start_epoch(int64_t e) {
+void DataLoader::start_epoch(int64_t e, int64_t first_batch) {
   auto plan = make_plan(e);
+  first_batch = std::clamp<int64_t>(first_batch, 0, plan->num_batches);
   {
     std::lock_guard<std::mutex> lk(mu_);
     plan_ = std::move(plan);
     epoch_ = e;
     started_ = true;
-    next_batch_ = next_chunk_ = consume_ = 0;
+    next_chunk_ = 0;
+    next_batch_ = consume_ = first_batch;
     pending_.clear();  // in-flight chunks finish into their own (now orphaned) batches
     ++gen_;
   }
@@ -253,7 +255,9 @@ std::optional<Batch> DataLoader::next() {
 
 LoaderStats DataLoader::stats() const {
   std::lock_guard<std::mutex> lk(stats_mu_);
-  return stats_;
+  LoaderStats s = stats_;
+  s.skipped_files = static_cast<int64_t>(ds_->skipped_count());
+  return s;
 }
 
 }  // namespace acnn::data

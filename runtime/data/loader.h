@@ -53,6 +53,7 @@ struct LoaderConfig {
 struct LoaderStats {
   int64_t examples = 0;         // examples delivered (in batches taken by next())
   int64_t decode_failures = 0;  // examples that failed to load and were replaced
+  int64_t skipped_files = 0;    // damaged files the dataset left out when opened
   std::vector<std::string> failures;  // the first messages (up to 20)
 };
 
@@ -64,8 +65,10 @@ class DataLoader {
   DataLoader& operator=(const DataLoader&) = delete;
 
   // Starts (or restarts) epoch `e`: new order, pending work dropped. next()
-  // before any start_epoch() starts epoch 0.
-  void start_epoch(int64_t e);
+  // before any start_epoch() starts epoch 0. `first_batch` > 0 resumes
+  // mid-epoch: the batches before it are not produced (a resumed run sees
+  // exactly the batches the interrupted one would have).
+  void start_epoch(int64_t e, int64_t first_batch = 0);
   // The next batch of the epoch, or nullopt when the epoch is over.
   std::optional<Batch> next();
 

@@ -103,6 +103,13 @@ TEST_CASE("data: ImageFolder lists classes, skips and counts damaged JPEGs", "[u
   CHECK(seen == 9);
   CHECK(loader.stats().decode_failures == 2);
   CHECK(loader.stats().failures.size() == 2);
+  CHECK(loader.stats().skipped_files == 0);
+  DataLoader verified(train, pipe, cfg);
+  while (verified.next()) {
+  }
+  CHECK(verified.stats().skipped_files == 2);
+  CHECK(verified.stats().decode_failures == 0);
+  CHECK(verified.stats().examples == 7);
 
   // Class list fixed from outside; missing folder is an error naming it.
   ImageFolderOptions fixed;

@@ -1,5 +1,9 @@
 #include <cmath>
 
+#ifdef ACNN_HAVE_TURBOJPEG
+#include <turbojpeg.h>
+#endif
+
 #include "runtime/data/codec.h"
 #include "runtime/data/filters.h"
 #include "runtime/data/image.h"
@@ -196,3 +200,29 @@ TEST_CASE("data: JPEG and PNG round trips, scaled decode and damage detection", 
     CHECK(read_image_info(png.data(), png.size()).width == 100);
   }
 }
+
+#ifdef ACNN_HAVE_TURBOJPEG
+TEST_CASE("data: CMYK JPEGs decode to RGB (Adobe inverted convention)", "[unit]") {
+  // 16x16 of (C, M, Y, K) = (255, 0, 255, 255): in inverted CMYK that is
+  // no cyan and no yellow ink, full magenta: RGB (255, 0, 255).
+  std::vector<uint8_t> cmyk(16 * 16 * 4);
+  for (size_t i = 0; i < cmyk.size(); i += 4) {
+    cmyk[i] = 255;
+    cmyk[i + 1] = 0;
+    cmyk[i + 2] = 255;
+    cmyk[i + 3] = 255;
+  }
+  tjhandle h = tjInitCompress();
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  REQUIRE(tjCompress2(h, cmyk.data(), 16, 0, 16, TJPF_CMYK, &buf, &size, TJSAMP_444, 95, 0) == 0);
+  std::vector<uint8_t> jpg(buf, buf + size);
+  tjFree(buf);
+  tjDestroy(h);
+  Image rgb = decode_image(jpg.data(), jpg.size(), 3);
+  REQUIRE(rgb.channels == 3);
+  CHECK(rgb.at(8, 8, 0) > 240);
+  CHECK(rgb.at(8, 8, 1) < 15);
+  CHECK(rgb.at(8, 8, 2) > 240);
+}
+#endif

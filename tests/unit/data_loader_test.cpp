@@ -91,6 +91,12 @@ TEST_CASE("data: epochs reshuffle deterministically; drop_last and sharding", "[
   auto e0 = run_epoch(l, 0), e1 = run_epoch(l, 1), e0b = run_epoch(l, 0);
   CHECK(e0[0].indices != e1[0].indices);
   for (size_t b = 0; b < e0.size(); ++b) CHECK(same(e0[b], e0b[b]));
+  // Resuming mid-epoch yields the remaining batches unchanged.
+  l.start_epoch(1, 4);
+  auto rest = l.next();
+  REQUIRE(rest);
+  CHECK(rest->index == 4);
+  CHECK(same(*rest, e1[4]));
 
   cfg.drop_last = true;
   DataLoader d(ds, train_pipeline(), cfg);
