@@ -2,12 +2,14 @@
 // train() compiles the model file's network into a training graph and an
 // inference graph, feeds them batches from the recipe's data pipeline, steps
 // the learning-rate and DropBlock schedules, draws mixup weights, runs a
-// distillation teacher inside the step, shows progress, writes metrics as JSON
+// distillation teacher inside the step (or feeds precomputed teacher logits
+// gathered by example index), shows progress, writes metrics as JSON
 // lines and checkpoints (atomically) under runs/<name>/, evaluates after each
 // epoch, stops cleanly on Ctrl-C, and resumes bit for bit from a checkpoint.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "compiler/elaborate/model_file.h"
 #include "compiler/train/recipe.h"
 #include "runtime/tensor.h"
+#include "runtime/train/evaluator.h"
 
 namespace acnn::train {
 
@@ -31,12 +34,9 @@ struct TrainOptions {
   bool profile = false;             // print the most expensive kernels at the end
   std::vector<std::string> backends;  // executor backend priority; empty: fastest available
   std::string model_path;           // the model file (for resolving a teacher path)
-};
-
-struct EvalResult {
-  double top1 = 0, top5 = 0, loss = 0;
-  int64_t examples = 0;
-  double seconds = 0;
+  // --model-arg KEY=VALUE of the student, applied to a teacher model file too
+  // (so that its input size and classes follow the student's).
+  std::vector<std::string> model_args;
 };
 
 struct TrainResult {
@@ -44,6 +44,7 @@ struct TrainResult {
   double seconds = 0;
   bool interrupted = false;
   EvalResult eval;                  // the last evaluation
+  double images_per_s = 0;          // training throughput of the last epoch
   std::string run_dir, checkpoint;
 };
 
@@ -55,5 +56,13 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts);
 // on the recipe's evaluation set, optionally under one corruption.
 EvalResult evaluate(ModelFile& mf, const Recipe& r, const std::string& checkpoint, const TrainOptions& opts,
                     const std::string& corruption = "", int severity = 0);
+
+// A stable fingerprint (16 hex digits) of everything in the recipe that
+// changes the math; checkpoints and finished ablation rows carry it.
+std::string recipe_fingerprint(const Recipe& r);
+
+// A distillation teacher's model file: absolute, or relative to the
+// directory of the student's model file.
+std::filesystem::path resolve_teacher_path(const std::string& teacher, const std::string& model_path);
 
 }  // namespace acnn::train

@@ -1,0 +1,78 @@
+// Inference over a data set, shared by training (evaluation after each
+// epoch), `acnn eval` (clean and corrupted sets), `acnn teacher-logits`
+// (logits of every training example) and `acnn ablate` (throughput). An
+// Evaluator compiles the model's inference graph at a fixed batch size (the
+// last, short batch is zero-padded and cut), loads weights from a training
+// executor or a checkpoint, and runs a data set through a pipeline in order,
+// metering top-1/top-5 and the loss and optionally handing each batch's
+// logits to a callback. Helpers used by the trainer live here too: building
+// the forward graph and loading named tensors into an executor.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/elaborate/model_file.h"
+#include "compiler/train/recipe.h"
+#include "runtime/data/dataset.h"
+#include "runtime/data/loader.h"
+#include "runtime/executor.h"
+#include "runtime/train/safetensors.h"
+
+namespace acnn::train {
+
+struct EvalResult {
+  double top1 = 0, top5 = 0, loss = 0;
+  int64_t examples = 0;
+  double seconds = 0;
+};
+
+// The forward graph of the file's model at `batch`; throws FatalError after
+// printing diagnostics.
+std::unique_ptr<ir::Graph> forward_graph(ModelFile& mf, int64_t batch);
+
+// Sets every persistent tensor of `ex` whose name, with `prefix` stripped,
+// is in `tensors`; returns how many. Throws on a shape or dtype mismatch
+// (naming `file`).
+int load_tensors(Executor& ex, const TensorMap& tensors, const std::string& prefix, const std::string& file);
+
+// A copy of `t` with dim 0 zero-padded to n (t itself when it has n rows).
+Tensor pad_rows(const Tensor& t, int64_t n);
+
+class Evaluator {
+ public:
+  // Receives each batch and its logits (valid rows only, f32 [n, K]).
+  using LogitsSink = std::function<void(const data::Batch&, const Tensor& logits)>;
+
+  Evaluator(ModelFile& mf, const Recipe& r, int64_t batch, const std::vector<std::string>& backends = {},
+            int threads = 0);
+
+  // Weights of a training executor (same names).
+  void copy_weights_from(const Executor& train);
+  // Weights of a checkpoint; every parameter and statistic must be there.
+  void load_checkpoint(const std::string& path);
+
+  // Runs `ds` in order through `pipe` (no shuffling, every example once).
+  EvalResult run(std::shared_ptr<const data::Dataset> ds, std::shared_ptr<const data::Pipeline> pipe,
+                 const LogitsSink& sink = nullptr);
+
+  // Inference images per second on random inputs at this batch size (after
+  // a warm-up run), measured over at least `seconds`.
+  double throughput(double seconds = 2.0);
+
+  int64_t batch() const { return batch_; }
+  int64_t classes() const { return classes_; }
+  Executor& executor() { return *exec_; }
+
+ private:
+  std::unique_ptr<ir::Graph> graph_;
+  std::unique_ptr<Executor> exec_;
+  int64_t batch_ = 0, classes_ = 0;
+  uint64_t seed_ = 0;
+  int workers_ = 0, threads_ = 0;
+};
+
+}  // namespace acnn::train
