@@ -94,13 +94,25 @@ elab::ValuePtr ModelFile::recipe() {
 
 bool ModelFile::apply_model_args(const std::vector<std::string>& key_values) {
   if (key_values.empty()) return true;
+  std::vector<std::string> all = model_args_;
+  all.insert(all.end(), key_values.begin(), key_values.end());
   std::vector<std::pair<std::string, std::string>> fields;
-  for (const std::string& kv : key_values) fields.push_back(split_key_value(kv, "--model-arg"));
-  if (!model()) return false;
+  for (const std::string& kv : all) fields.push_back(split_key_value(kv, "--model-arg"));
+  if (!binding("model") || !model()) return false;
+  // Always from the file's own binding, with every override so far.
   elab::ValuePtr m = evaluate_expression("file.model with " + record_literal(fields));
   if (!m) return false;
   set_model(m);
+  model_args_ = std::move(all);
   return model() != nullptr;
+}
+
+bool ModelFile::model_has_parameter(const std::string& name) {
+  elab::ValuePtr m = model();
+  if (!m || !m->decl) return false;
+  for (const auto& p : m->decl->params)
+    if (p.name == name) return true;
+  return false;
 }
 
 std::unique_ptr<ir::Graph> ModelFile::build(int64_t batch) {

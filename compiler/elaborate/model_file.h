@@ -48,7 +48,10 @@ class ModelFile {
   // strings (dotted keys nest: "t.resnet_d=true"; values are .acnn
   // expressions). False after reporting errors; throws std::invalid_argument
   // for a string without '='.
+  // Overrides accumulate over calls.
   bool apply_model_args(const std::vector<std::string>& key_values);
+  // Whether the `model` network declares a parameter `name`.
+  bool model_has_parameter(const std::string& name);
 
   // The forward graph of `model` at batch size `batch` (null after errors).
   std::unique_ptr<ir::Graph> build(int64_t batch);
@@ -67,6 +70,7 @@ class ModelFile {
   const ast::Module* module_ = nullptr;
   const elab::ModuleScope* scope_ = nullptr;
   elab::ValuePtr recipe_override_, model_override_;
+  std::vector<std::string> model_args_;
   int scratch_count_ = 0;
 };
 

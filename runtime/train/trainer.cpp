@@ -105,6 +105,34 @@ std::string recipe_fingerprint(const Recipe& r) {
   return buf;
 }
 
+// The inference graph of an in-graph distillation teacher. The teacher sees
+// the student's input: when its file builds another input size and its
+// network has a `size` parameter, it is rebuilt at the student's size.
+static std::unique_ptr<ir::Graph> teacher_graph_for(ModelFile& tf, const ir::Graph& student, const Recipe& r,
+                                             const std::string& path) {
+  auto input_shape = [](const ir::Graph& g) {
+    for (const ir::Node& n : g.nodes())
+      if (!n.dead && n.op == ir::OpKind::Input) return g.type(n.outputs[0]).shape;
+    return Shape{};
+  };
+  const Shape want = input_shape(student);
+  auto g = forward_graph(tf, r.batch);
+  Shape have = input_shape(*g);
+  if (have != want && want.size() == 4 && have.size() == 4 && have[1] == want[1] && want[2] == want[3] &&
+      tf.model_has_parameter("size")) {
+    std::cerr << "acnn: note: the distillation teacher " << path << " runs at the student's input size " << want[2]
+              << " (its file builds " << have[2] << ")\n";
+    if (!tf.apply_model_args({"size=" + std::to_string(want[2])})) throw FatalError();
+    g = forward_graph(tf, r.batch);
+  }
+  auto eval = build_eval_graph(*g, false, true);
+  const Shape& out = eval->type(eval->output("logits")).shape;
+  if (out.size() != 2 || out[1] != r.data.classes)
+    throw std::invalid_argument("the distillation teacher " + path + " outputs " + shape_str(out) + " but the student's "
+                                "data set has " + std::to_string(r.data.classes) + " classes");
+  return eval;
+}
+
 TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   auto t_start = Clock::now();
   if (r.batch < 1 || r.epochs < 1) throw std::invalid_argument("the recipe needs batch >= 1 and epochs >= 1");
@@ -135,6 +163,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
 
   // ---- graphs
   TrainGraphOptions go = TrainGraphOptions::from(r);
+  auto fwd = forward_graph(mf, r.batch);
   std::unique_ptr<ModelFile> teacher_file;
   std::unique_ptr<ir::Graph> teacher_graph;
   std::optional<TeacherLogits> teacher_logits;
@@ -148,15 +177,12 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
     if (!teacher_file->load(tp.string())) throw std::runtime_error("cannot compile the distillation teacher " + tp.string());
     if (!teacher_file->apply_model_args(opts.model_args))
       throw std::runtime_error("the --model-arg overrides do not apply to the distillation teacher " + tp.string());
-    auto tf = teacher_file->build(r.batch);
-    if (!tf) throw FatalError();
-    teacher_graph = build_eval_graph(*tf, false, true);
+    teacher_graph = teacher_graph_for(*teacher_file, *fwd, r, tp.string());
     go.teacher = teacher_graph.get();
   }
-  auto fwd = forward_graph(mf, r.batch);
   auto train_graph = build_train_graph(*fwd, go);
   Executor exec(*train_graph, executor_options(opts, seed));
-  Evaluator evaluator(mf, r, r.batch, opts.backends, opts.threads);
+  std::unique_ptr<Evaluator> evaluator;  // made at the first evaluation (a short smoke run may have none)
 
   // ---- run directory and state
   std::string name = opts.run_name;
@@ -297,8 +323,9 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
     std::string summary;
     bool last_epoch = st.epoch + 1 == r.epochs;
     if (last_epoch || (r.eval_every > 0 && (st.epoch + 1) % r.eval_every == 0)) {
-      evaluator.copy_weights_from(exec);
-      result.eval = evaluator.run(data.eval, eval_pipeline(r));
+      if (!evaluator) evaluator = std::make_unique<Evaluator>(mf, r, r.batch, opts.backends, opts.threads);
+      evaluator->copy_weights_from(exec);
+      result.eval = evaluator->run(data.eval, eval_pipeline(r));
       er.val_loss = result.eval.loss;
       er.top1 = result.eval.top1;
       er.top5 = result.eval.top5;
