@@ -180,6 +180,7 @@ train::AblationRow run_row(const std::string& file, const AblateOptions& a, cons
     train::RobustnessOptions ro;
     ro.severities = train::parse_severities(a.severities);
     ro.limit = a.corruption_limit;
+    if (tr.eval.examples > 0) ro.clean = tr.eval;  // the trainer's final evaluation, same weights and set
     train::RobustnessReport rep = train::evaluate_robustness(ev, *r, ro);
     rep.model = file;
     rep.checkpoint = row.checkpoint;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "dsl/ast.h"
@@ -145,7 +146,8 @@ std::string ablation_markdown(const std::vector<AblationRow>& rows) {
   for (size_t i = 0; i < rows.size(); ++i) {
     const AblationRow& r = rows[i];
     const AblationRow* p = i ? &rows[i - 1] : nullptr;
-    s += "| " + r.name + " | " + r.model + " | " + r.regularization + " | " + std::to_string(r.epochs) + " | " +
+    std::string stem = std::filesystem::path(r.file).stem().string();
+    s += "| " + (stem.empty() ? r.name : stem) + " | " + r.model + " | " + r.regularization + " | " + std::to_string(r.epochs) + " | " +
          fixed(100 * r.top1) + (p ? delta(100 * r.top1, 100 * p->top1) : "") + " | " + fixed(100 * r.mce) +
          (p ? delta(100 * r.mce, 100 * p->mce) : "") + " | " + fixed(r.images_per_s, 0) + " |\n";
   }

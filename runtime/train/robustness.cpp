@@ -68,7 +68,7 @@ RobustnessReport evaluate_robustness(Evaluator& ev, const Recipe& r, const Robus
   rep.limit = o.limit;
   rep.data = r.data.set;
   DataSets data = load_datasets(r);
-  rep.clean = ev.run(data.eval, eval_pipeline(r));
+  rep.clean = o.clean ? *o.clean : ev.run(data.eval, eval_pipeline(r));
   if (o.progress) o.progress("clean", 0, 1.0 - rep.clean.top1);
   std::vector<std::string> names = o.corruptions.empty() ? benchmark_corruptions() : o.corruptions;
   if (o.imagenet_c.empty()) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct RobustnessOptions {
   int64_t limit = 0;                     // examples per corruption and severity (0: all)
   std::string imagenet_c;                // ImageNet-C root; "" generates the corruptions
   std::string baseline;                  // a baseline's report (JSON) to normalize by
+  std::optional<EvalResult> clean;       // the clean result when already known (skips that pass)
   // After each evaluated set: (corruption or "clean", severity, top-1 error).
   std::function<void(const std::string&, int, double)> progress;
 };

@@ -1,6 +1,7 @@
 #include "runtime/train/teacher_logits.h"
 
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "runtime/train/data_setup.h"
@@ -9,6 +10,9 @@
 namespace acnn::train {
 
 TeacherLogits TeacherLogits::load(const std::string& path, int64_t classes, int64_t examples) {
+  if (!std::filesystem::exists(path))
+    throw std::runtime_error("the teacher logits " + path + " do not exist; make them with `acnn teacher-logits TEACHER.acnn "
+                             "--checkpoint C -o " + path + "` (acnn ablate does it when the recipe names the teacher)");
   SafetensorsContents c = load_safetensors(path);
   auto it = c.tensors.find(kTeacherLogitsTensor);
   if (it == c.tensors.end())
