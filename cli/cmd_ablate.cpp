@@ -97,49 +97,54 @@ train::TrainResult train_run(ModelFile& mf, const Recipe& r, const std::string& 
 void prepare_distillation(const Recipe& r, const std::string& file, const train::TrainOptions& base) {
   if (!r.distill.enabled()) return;
   const auto& d = r.distill;
-  bool need_ckpt = !d.teacher.empty() && !d.teacher_checkpoint.empty() && !fs::exists(d.teacher_checkpoint);
-  bool need_logits = !d.logits.empty() && !fs::exists(d.logits);
-  if (!need_ckpt && !need_logits) return;
-  if (d.teacher.empty() || d.teacher_checkpoint.empty())
-    throw std::runtime_error(d.logits + " does not exist and the recipe names no teacher (distill.teacher and "
-                             "distill.teacher_checkpoint) to compute it from");
+  if (d.teacher.empty() || d.teacher_checkpoint.empty()) {
+    if (!d.logits.empty() && !fs::exists(d.logits))
+      throw std::runtime_error(d.logits + " does not exist and the recipe names no teacher (distill.teacher and "
+                               "distill.teacher_checkpoint) to compute it from");
+    return;
+  }
+  fs::path ck(d.teacher_checkpoint);
+  bool in_run_dir = ck.filename() == "last.safetensors";
+  if (!in_run_dir && !fs::exists(ck))
+    throw std::runtime_error("the teacher checkpoint " + d.teacher_checkpoint +
+                             " does not exist; train the teacher first (ablate trains it only when the path is "
+                             "RUNS/<name>/last.safetensors)");
   fs::path tp = train::resolve_teacher_path(d.teacher, file);
   ModelFile tmf;
   ModelOptions mo;
   mo.file = tp.string();
   std::optional<Recipe> tr = load_with_recipe(tmf, mo, {});
   if (!tr) throw std::runtime_error("cannot load the distillation teacher " + tp.string());
-  if (need_ckpt) {
-    fs::path ck(d.teacher_checkpoint);
-    if (ck.filename() != "last.safetensors")
-      throw std::runtime_error("the teacher checkpoint " + d.teacher_checkpoint +
-                               " does not exist; train the teacher first (ablate trains it only when the path is "
-                               "RUNS/<name>/last.safetensors)");
-    train::TrainOptions t = base;
-    t.runs_dir = ck.parent_path().parent_path().string();
-    if (t.runs_dir.empty()) t.runs_dir = ".";
-    std::cerr << "acnn: ablate: training the distillation teacher " << tp.string() << " into "
-              << ck.parent_path().string() << "\n";
-    train_run(tmf, *tr, tp.string(), ck.parent_path().filename().string(), t, false);
+  if (in_run_dir) {
+    // Train (or finish training) the teacher unless its run is complete.
+    std::optional<train::TrainState> st = last_state(ck.parent_path());
+    if (!st || st->recipe_hash != train::recipe_fingerprint(*tr) || st->epoch < tr->epochs) {
+      train::TrainOptions t = base;
+      t.runs_dir = ck.parent_path().parent_path().string();
+      if (t.runs_dir.empty()) t.runs_dir = ".";
+      std::cerr << "acnn: ablate: training the distillation teacher " << tp.string() << " into "
+                << ck.parent_path().string() << "\n";
+      train_run(tmf, *tr, tp.string(), ck.parent_path().filename().string(), t, false);
+    }
   }
-  if (need_logits) {
-    if (tr->data.set != r.data.set || tr->data.classes != r.data.classes)
-      throw std::runtime_error("the teacher " + tp.string() + " is trained on another data set than the student");
-    Recipe lr = *tr;
-    lr.data.path = r.data.path;  // the student's examples, in the student's order
-    lr.data.limit_train = r.data.limit_train;
-    train::TeacherLogitsOptions lo;
-    lo.checkpoint = d.teacher_checkpoint;
-    lo.backends = base.backends;
-    lo.threads = base.threads;
-    std::cerr << "acnn: ablate: computing teacher logits " << d.logits << "\n";
-    train::TeacherLogitsResult res = train::compute_teacher_logits(tmf, lr, lo);
-    if (fs::path(d.logits).has_parent_path()) fs::create_directories(fs::path(d.logits).parent_path());
-    train::save_teacher_logits(d.logits, res.logits,
-                               {{"acnn.teacher", tp.string()}, {"acnn.teacher_checkpoint", d.teacher_checkpoint},
-                                {"acnn.data", res.description}, {"acnn.train_top1", std::to_string(res.top1)}});
-    std::cerr << "acnn: ablate: teacher training-set top-1 " << 100 * res.top1 << "%\n";
-  }
+  // (Re)compute the logits when missing or older than the teacher's weights.
+  if (d.logits.empty() || (fs::exists(d.logits) && fs::last_write_time(d.logits) >= fs::last_write_time(ck))) return;
+  if (tr->data.set != r.data.set || tr->data.classes != r.data.classes)
+    throw std::runtime_error("the teacher " + tp.string() + " is trained on another data set than the student");
+  Recipe lr = *tr;
+  lr.data.path = r.data.path;  // the student's examples, in the student's order
+  lr.data.limit_train = r.data.limit_train;
+  train::TeacherLogitsOptions lo;
+  lo.checkpoint = d.teacher_checkpoint;
+  lo.backends = base.backends;
+  lo.threads = base.threads;
+  std::cerr << "acnn: ablate: computing teacher logits " << d.logits << "\n";
+  train::TeacherLogitsResult res = train::compute_teacher_logits(tmf, lr, lo);
+  if (fs::path(d.logits).has_parent_path()) fs::create_directories(fs::path(d.logits).parent_path());
+  train::save_teacher_logits(d.logits, res.logits,
+                             {{"acnn.teacher", tp.string()}, {"acnn.teacher_checkpoint", d.teacher_checkpoint},
+                              {"acnn.data", res.description}, {"acnn.train_top1", std::to_string(res.top1)}});
+  std::cerr << "acnn: ablate: teacher training-set top-1 " << 100 * res.top1 << "%\n";
 }
 
 train::AblationRow run_row(const std::string& file, const AblateOptions& a, const train::TrainOptions& base) {
