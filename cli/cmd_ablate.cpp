@@ -35,7 +35,7 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 
 struct AblateOptions {
   std::vector<std::string> files;
-  bool retrain = false, quiet = false;
+  bool retrain = false, quiet = false, remeasure = false;
   std::string out = "ablation", baseline, severities = "1,2,3,4,5";
   int64_t corruption_limit = 1000, throughput_batch = 64;
   double throughput_seconds = 3.0;
@@ -147,6 +147,14 @@ void prepare_distillation(const Recipe& r, const std::string& file, const train:
   std::cerr << "acnn: ablate: teacher training-set top-1 " << 100 * res.top1 << "%\n";
 }
 
+void measure_throughput(train::AblationRow& row, ModelFile& mf, const Recipe& r, const AblateOptions& a,
+                        const train::TrainOptions& base) {
+  train::Evaluator ev(mf, r, a.throughput_batch, base.backends, base.threads);
+  ev.load_checkpoint(row.checkpoint);
+  row.images_per_s = ev.throughput(a.throughput_seconds);
+  row.throughput_batch = a.throughput_batch;
+}
+
 train::AblationRow run_row(const std::string& file, const AblateOptions& a, const train::TrainOptions& base) {
   ModelFile mf;
   ModelOptions mo;
@@ -162,6 +170,10 @@ train::AblationRow run_row(const std::string& file, const AblateOptions& a, cons
       std::cerr << "acnn: ablate: " << file << ": reusing the finished run " << dir.string() << "\n";
       done->reused = true;
       done->file = file;
+      if (a.remeasure) {
+        measure_throughput(*done, mf, *r, a, base);
+        train::write_file_atomic((dir / "ablation_row.json").string(), train::row_json(*done));
+      }
       return *done;
     }
   }
@@ -194,12 +206,7 @@ train::AblationRow run_row(const std::string& file, const AblateOptions& a, cons
     row.top1 = rep.clean.top1;
     row.mean_corruption_error = rep.mean_error;
   }
-  {
-    train::Evaluator ev(mf, *r, a.throughput_batch, base.backends, base.threads);
-    ev.load_checkpoint(row.checkpoint);
-    row.images_per_s = ev.throughput(a.throughput_seconds);
-    row.throughput_batch = a.throughput_batch;
-  }
+  measure_throughput(row, mf, *r, a, base);
   train::write_file_atomic((dir / "ablation_row.json").string(), train::row_json(row));
   std::fprintf(stderr, "acnn: ablate: %s: top-1 %.2f%%, mean corruption error %.2f%%, %.0f img/s\n", name.c_str(),
                100 * row.top1, 100 * row.mean_corruption_error, row.images_per_s);
@@ -223,6 +230,8 @@ Command register_ablate(CLI::App& app) {
   cmd->add_option("--corruption-limit", a->corruption_limit,
                   "examples per corruption and severity (0: the whole evaluation set)")->default_val(1000);
   cmd->add_option("--throughput-batch", a->throughput_batch, "batch size of the inference throughput")->default_val(64);
+  cmd->add_flag("--remeasure-throughput", a->remeasure,
+                "measure the inference throughput of reused rows again (e.g. on a quieter machine)");
   cmd->add_flag("--no-progress", a->quiet, "plain log lines instead of progress bars");
   return [a, t]() -> int {
     auto t0 = Clock::now();

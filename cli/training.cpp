@@ -1,5 +1,8 @@
 #include "cli/training.h"
 
+#include <omp.h>
+
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 
@@ -31,7 +34,13 @@ void add_recipe_options(CLI::App* cmd, RecipeOverrides& o) {
 }
 
 void add_run_options(CLI::App* cmd, train::TrainOptions& o) {
-  cmd->add_option("--threads", o.threads, "compute threads (default: all cores, or OMP_NUM_THREADS)");
+  // The limit holds for the whole process (parameter initialization and
+  // kernel setup run OpenMP regions too), not only for the executor's steps.
+  cmd->add_option("--threads", o.threads, "compute threads (default: all cores, or OMP_NUM_THREADS)")
+      ->each([](const std::string& v) {
+        int n = std::atoi(v.c_str());
+        if (n > 0) omp_set_num_threads(n);
+      });
   cmd->add_option("--backend", o.backends, "executor backends in priority order (onednn, reference)");
 }
 

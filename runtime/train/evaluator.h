@@ -59,8 +59,9 @@ class Evaluator {
   EvalResult run(std::shared_ptr<const data::Dataset> ds, std::shared_ptr<const data::Pipeline> pipe,
                  const LogitsSink& sink = nullptr);
 
-  // Inference images per second on random inputs at this batch size (after
-  // a warm-up run), measured over at least `seconds`.
+  // Inference images per second on random inputs at this batch size: the
+  // fastest of the runs in a window of at least `seconds` (and 3 runs) after
+  // a warm-up run.
   double throughput(double seconds = 2.0);
 
   int64_t batch() const { return batch_; }

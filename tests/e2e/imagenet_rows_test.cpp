@@ -18,6 +18,7 @@
 #include <regex>
 #include <thread>
 
+#include "runtime/data/corruptions.h"
 #include "runtime/train/teacher_logits.h"
 #include "tests/catch.h"
 #include "tests/e2e/e2e_util.h"
@@ -118,4 +119,22 @@ TEST_CASE("every Table 7 row trains two steps and evaluates on a tiny ImageNet t
   CHECK(test::contains(rob.output, "AlexNet"));
   CHECK(test::contains(rob.output, "jpeg_compression"));
   CHECK(fs::exists(report));
+
+  // An ImageNet-C tree (<root>/<corruption>/<severity>/<class>/*) at the crop
+  // size is read instead of generating the corruptions.
+  fs::path c_root = tmp.path / "imagenet-c";
+  std::vector<std::string> names;
+  for (data::Corruption c : data::all_corruptions()) names.push_back(std::string(data::corruption_name(c)) + "/3");
+  e2e::write_jpeg_tree(c_root, names, 4, 1, 64, 64);
+  std::string from_folders = "eval " + e2e::quoted(rows[0].string()) + " " + small_imagenet_args(data) +
+                             " --checkpoint " + e2e::quoted(ckpt.string()) + " --corruptions" +
+                             " --report " + e2e::quoted((tmp.path / "c.json").string()) + " --imagenet-c ";
+  e2e::CommandResult folders = e2e::run_acnn(from_folders + e2e::quoted(c_root.string()) + " --severities 3");
+  INFO(folders.output);
+  CHECK(folders.status == 0);
+  CHECK(test::contains(test::read_bytes((tmp.path / "c.json").string()), "imagenet-c:"));
+  // A severity the tree lacks is named in the error.
+  e2e::CommandResult missing = e2e::run_acnn(from_folders + e2e::quoted(c_root.string()) + " --severities 3,4");
+  CHECK(missing.status == 1);
+  CHECK(test::contains(missing.output, "gaussian_noise/4"));
 }
