@@ -16,10 +16,12 @@ struct ModelOptions {
   std::string file;
   std::vector<std::string> include_dirs;
   int max_errors = 20;
+  std::vector<std::string> model_args;  // --model-arg KEY=VALUE: `model with { KEY: VALUE }`
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool file_required = true);
-// Loads the model file; prints diagnostics to stderr. False on errors.
+// Loads the model file and applies --model-arg; prints diagnostics to
+// stderr. False on errors.
 bool load(ModelFile& mf, const ModelOptions& o);
 CompileOptions compile_options(const ModelOptions& o);
 
@@ -35,5 +37,7 @@ Command register_run(CLI::App& app);
 Command register_train(CLI::App& app);
 Command register_eval(CLI::App& app);
 Command register_bench(CLI::App& app);
+Command register_teacher_logits(CLI::App& app);
+Command register_ablate(CLI::App& app);
 
 }  // namespace acnn::cli

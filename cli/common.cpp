@@ -10,6 +10,10 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool file_required) {
   if (file_required) f->required();
   cmd->add_option("-I,--include", o.include_dirs, "extra import search directory (repeatable)");
   cmd->add_option("--max-errors", o.max_errors, "stop after this many errors")->default_val(20);
+  cmd->add_option("--model-arg", o.model_args,
+                  "override an argument of the file's network: --model-arg size=64 (repeatable; dotted keys reach "
+                  "into records, t.resnet_d=true; the value is an .acnn expression; also applied to a distillation "
+                  "teacher model file)");
 }
 
 CompileOptions compile_options(const ModelOptions& o) {
@@ -21,7 +25,7 @@ CompileOptions compile_options(const ModelOptions& o) {
 
 bool load(ModelFile& mf, const ModelOptions& o) {
   mf.diags().set_stream(&std::cerr);
-  return mf.load(o.file);
+  return mf.load(o.file) && mf.apply_model_args(o.model_args);
 }
 
 std::string with_commas(int64_t n) {

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   add(acnn::cli::register_train);
   add(acnn::cli::register_eval);
   add(acnn::cli::register_bench);
+  add(acnn::cli::register_teacher_logits);
+  add(acnn::cli::register_ablate);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,7 +1,10 @@
 #include "cli/training.h"
 
+#include <omp.h>
+
+#include <cstdlib>
 #include <iostream>
-#include <map>
+#include <sstream>
 
 namespace acnn::cli {
 
@@ -14,36 +17,6 @@ std::string quote(const std::string& s) {
     out += c;
   }
   return out + "\"";
-}
-
-// A nested record literal from dotted keys: {"a.b" -> "1", "c" -> "2"} becomes
-// {a: {b: 1}, c: 2}.
-struct Tree {
-  std::map<std::string, Tree> children;
-  std::string value;
-};
-
-std::string render(const Tree& t) {
-  if (t.children.empty()) return t.value;
-  std::string s = "{";
-  bool first = true;
-  for (const auto& [k, child] : t.children) {
-    s += (first ? "" : ", ") + k + ": " + render(child);
-    first = false;
-  }
-  return s + "}";
-}
-
-void insert(Tree& root, const std::string& dotted, const std::string& value) {
-  Tree* t = &root;
-  size_t start = 0;
-  while (true) {
-    size_t dot = dotted.find('.', start);
-    t = &t->children[dotted.substr(start, dot - start)];
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  t->value = value;
 }
 
 }  // namespace
@@ -61,7 +34,13 @@ void add_recipe_options(CLI::App* cmd, RecipeOverrides& o) {
 }
 
 void add_run_options(CLI::App* cmd, train::TrainOptions& o) {
-  cmd->add_option("--threads", o.threads, "compute threads (default: all cores, or OMP_NUM_THREADS)");
+  // The limit holds for the whole process (parameter initialization and
+  // kernel setup run OpenMP regions too), not only for the executor's steps.
+  cmd->add_option("--threads", o.threads, "compute threads (default: all cores, or OMP_NUM_THREADS)")
+      ->each([](const std::string& v) {
+        int n = std::atoi(v.c_str());
+        if (n > 0) omp_set_num_threads(n);
+      });
   cmd->add_option("--backend", o.backends, "CPU executor backends in priority order (onednn, reference)");
   cmd->add_option("--device", o.device, "where to run: auto (a GPU when one is usable), cpu or cuda")
       ->default_val("auto")
@@ -82,31 +61,24 @@ std::optional<Recipe> load_with_recipe(ModelFile& mf, ModelOptions& m, const Rec
                      "add one, e.g. `recipe = fashion_recipe with { epochs: 5 }`");
     return std::nullopt;
   }
-  Tree t;
-  if (o.epochs) insert(t, "epochs", std::to_string(*o.epochs));
-  if (o.batch) insert(t, "batch", std::to_string(*o.batch));
-  if (o.seed) insert(t, "seed", std::to_string(*o.seed));
+  std::vector<std::pair<std::string, std::string>> t;
+  if (o.epochs) t.emplace_back("epochs", std::to_string(*o.epochs));
+  if (o.batch) t.emplace_back("batch", std::to_string(*o.batch));
+  if (o.seed) t.emplace_back("seed", std::to_string(*o.seed));
   if (o.lr) {
     std::ostringstream s;
     s.precision(17);
     s << *o.lr;
     std::string v = s.str();
     if (v.find_first_of(".eE") == std::string::npos) v += ".0";
-    insert(t, "optimizer.lr", v);
+    t.emplace_back("optimizer.lr", v);
   }
-  if (o.data) insert(t, "data.path", quote(*o.data));
-  if (o.limit_train) insert(t, "data.limit_train", std::to_string(*o.limit_train));
-  if (o.limit_eval) insert(t, "data.limit_eval", std::to_string(*o.limit_eval));
-  for (const std::string& kv : o.sets) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::cerr << "acnn: error: --set needs KEY=VALUE, got `" << kv << "`\n";
-      return std::nullopt;
-    }
-    insert(t, kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  if (!t.children.empty()) {
-    elab::ValuePtr over = mf.evaluate_expression("file.recipe with " + render(t));
+  if (o.data) t.emplace_back("data.path", quote(*o.data));
+  if (o.limit_train) t.emplace_back("data.limit_train", std::to_string(*o.limit_train));
+  if (o.limit_eval) t.emplace_back("data.limit_eval", std::to_string(*o.limit_eval));
+  for (const std::string& kv : o.sets) t.push_back(split_key_value(kv, "--set"));
+  if (!t.empty()) {
+    elab::ValuePtr over = mf.evaluate_expression("file.recipe with " + record_literal(t));
     if (!over) return std::nullopt;
     mf.set_recipe(over);
     base = mf.recipe();

@@ -1,6 +1,8 @@
 #include "compiler/elaborate/model_file.h"
 
 #include <filesystem>
+#include <map>
+#include <stdexcept>
 
 namespace acnn {
 
@@ -41,7 +43,7 @@ elab::ValuePtr ModelFile::binding(const std::string& name) const {
 }
 
 elab::ValuePtr ModelFile::model() {
-  elab::ValuePtr m = binding("model");
+  elab::ValuePtr m = model_override_ ? model_override_ : binding("model");
   SourceLoc file_loc{module_ ? module_->file : 0, 1, 1, 1};
   if (!m) {
     diags_.error(file_loc, "this file defines no `model`",
@@ -90,6 +92,29 @@ elab::ValuePtr ModelFile::recipe() {
   return r;
 }
 
+bool ModelFile::apply_model_args(const std::vector<std::string>& key_values) {
+  if (key_values.empty()) return true;
+  std::vector<std::string> all = model_args_;
+  all.insert(all.end(), key_values.begin(), key_values.end());
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const std::string& kv : all) fields.push_back(split_key_value(kv, "--model-arg"));
+  if (!binding("model") || !model()) return false;
+  // Always from the file's own binding, with every override so far.
+  elab::ValuePtr m = evaluate_expression("file.model with " + record_literal(fields));
+  if (!m) return false;
+  set_model(m);
+  model_args_ = std::move(all);
+  return model() != nullptr;
+}
+
+bool ModelFile::model_has_parameter(const std::string& name) {
+  elab::ValuePtr m = model();
+  if (!m || !m->decl) return false;
+  for (const auto& p : m->decl->params)
+    if (p.name == name) return true;
+  return false;
+}
+
 std::unique_ptr<ir::Graph> ModelFile::build(int64_t batch) {
   elab::ValuePtr m = model();
   if (!m) return nullptr;
@@ -104,6 +129,49 @@ std::unique_ptr<ir::Graph> ModelFile::build(int64_t batch) {
 }  // namespace acnn
 
 namespace acnn {
+
+namespace {
+
+struct KeyTree {
+  std::map<std::string, KeyTree> children;
+  std::string value;
+};
+
+std::string render(const KeyTree& t) {
+  if (t.children.empty()) return t.value;
+  std::string s = "{";
+  bool first = true;
+  for (const auto& [k, child] : t.children) {
+    s += (first ? "" : ", ") + k + ": " + render(child);
+    first = false;
+  }
+  return s + "}";
+}
+
+}  // namespace
+
+std::string record_literal(const std::vector<std::pair<std::string, std::string>>& fields) {
+  KeyTree root;
+  for (const auto& [dotted, value] : fields) {
+    KeyTree* t = &root;
+    size_t start = 0;
+    while (true) {
+      size_t dot = dotted.find('.', start);
+      t = &t->children[dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start)];
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    t->children.clear();
+    t->value = value;
+  }
+  return root.children.empty() ? "{}" : render(root);
+}
+
+std::pair<std::string, std::string> split_key_value(const std::string& kv, const std::string& flag) {
+  size_t eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) throw std::invalid_argument(flag + " needs KEY=VALUE, got `" + kv + "`");
+  return {kv.substr(0, eq), kv.substr(eq + 1)};
+}
 
 std::string default_models_dir() {
   return (std::filesystem::path(default_stdlib_dir()).parent_path() / "models").string();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <utility>
 
 #include "compiler/elaborate/elaborator.h"
 
@@ -41,6 +42,16 @@ class ModelFile {
   elab::ValuePtr evaluate_expression(const std::string& expr, const std::string& display = "<command line>");
   // Replaces the `recipe` binding (after overrides).
   void set_recipe(elab::ValuePtr r) { recipe_override_ = std::move(r); }
+  // Replaces the `model` binding (after `--model-arg` overrides).
+  void set_model(elab::ValuePtr m) { model_override_ = std::move(m); }
+  // Rebinds `model` to `file.model with { KEY: VALUE, ... }` for "KEY=VALUE"
+  // strings (dotted keys nest: "t.resnet_d=true"; values are .acnn
+  // expressions). False after reporting errors; throws std::invalid_argument
+  // for a string without '='.
+  // Overrides accumulate over calls.
+  bool apply_model_args(const std::vector<std::string>& key_values);
+  // Whether the `model` network declares a parameter `name`.
+  bool model_has_parameter(const std::string& name);
 
   // The forward graph of `model` at batch size `batch` (null after errors).
   std::unique_ptr<ir::Graph> build(int64_t batch);
@@ -58,9 +69,17 @@ class ModelFile {
   std::unique_ptr<elab::Elaborator> elab_;
   const ast::Module* module_ = nullptr;
   const elab::ModuleScope* scope_ = nullptr;
-  elab::ValuePtr recipe_override_;
+  elab::ValuePtr recipe_override_, model_override_;
+  std::vector<std::string> model_args_;
   int scratch_count_ = 0;
 };
+
+// A record literal from dotted keys and .acnn expressions, e.g.
+// {("a.b", "1"), ("c", "2")} -> "{a: {b: 1}, c: 2}".
+std::string record_literal(const std::vector<std::pair<std::string, std::string>>& fields);
+// Splits "KEY=VALUE" at the first '='; throws std::invalid_argument (naming
+// `flag`) when there is none or the key is empty.
+std::pair<std::string, std::string> split_key_value(const std::string& kv, const std::string& flag);
 
 // Directory of the bundled models (next to the stdlib) and the model
 // `acnn train` uses when no file is given.

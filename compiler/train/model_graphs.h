@@ -10,6 +10,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "compiler/elaborate/model_file.h"
 #include "compiler/ir/graph.h"
@@ -27,12 +28,16 @@ struct Teacher {
 };
 
 // The teacher of a recipe that distills from a model file (path relative to
-// `model_path`'s directory), or an empty Teacher when the recipe has none.
-// Throws std::runtime_error / FatalError (diagnostics printed to stderr) when
-// it does not compile; std::invalid_argument for precomputed-logit teachers,
-// which the trainer does not support.
+// `model_path`'s directory), or an empty Teacher when the recipe has none or
+// distills from precomputed logits (distill.logits, fed as inputs). The
+// student's --model-arg overrides apply to the teacher too, and the teacher
+// sees the student's input: when its file builds another input size and its
+// network has a `size` parameter, it is rebuilt at the student's size.
+// Throws std::runtime_error / std::invalid_argument / FatalError
+// (diagnostics printed to stderr) when it does not compile or does not fit.
 Teacher load_teacher(const Recipe& r, const std::string& model_path, int64_t batch,
-                     passes::PhaseTimer* timer = nullptr);
+                     passes::PhaseTimer* timer = nullptr, const std::vector<std::string>& model_args = {},
+                     const ir::Graph* student = nullptr);
 
 // The forward graph of the model file at `batch` (FatalError after
 // diagnostics, which the model file has printed).

@@ -60,6 +60,7 @@ Recipe recipe_from_value(const elab::Value& v) {
   r.augment.crop_area = floats(a, "crop_area");
   r.augment.crop_ratio = floats(a, "crop_ratio");
   r.augment.autoaugment = text(a, "autoaugment");
+  r.augment.autoaugment_fill = integer(a, "autoaugment_fill");
   r.batch = integer(v, "batch");
   r.epochs = integer(v, "epochs");
   const elab::Value& o = field(v, "optimizer");

@@ -25,6 +25,7 @@ struct Recipe {
     bool flip = false, random_resized_crop = false;
     std::vector<double> crop_area{0.05, 1.0}, crop_ratio{0.75, 4.0 / 3.0};
     std::string autoaugment = "none";
+    int64_t autoaugment_fill = 128;
   } augment;
   int64_t batch = 128, epochs = 10;
   struct Optimizer {

@@ -205,7 +205,7 @@ Pipeline make_pipeline(const AugmentConfig& c) {
     case C::Resize: p.set_source(std::make_shared<Resize>(c.size, c.size)); break;
   }
   if (c.flip > 0) p.add(std::make_shared<RandomHorizontalFlip>(c.flip));
-  if (!c.autoaugment.empty()) p.add(std::make_shared<AutoAugment>(policy_by_name(c.autoaugment)));
+  if (!c.autoaugment.empty()) p.add(std::make_shared<AutoAugment>(policy_by_name(c.autoaugment), c.autoaugment_fill));
   if (c.cutout > 0) p.add(std::make_shared<Cutout>(c.cutout));
   if (!c.corruption.empty()) p.add(std::make_shared<Corrupt>(corruption_by_name(c.corruption), c.severity));
   return p;

@@ -169,6 +169,7 @@ struct AugmentConfig {
   double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;
   double flip = 0.0;            // horizontal flip probability
   std::string autoaugment;      // "", "imagenet", "cifar10", "svhn"
+  uint8_t autoaugment_fill = 128;  // gray level of areas geometric ops uncover
   int cutout = 0;               // Cutout square size (0: off), after AutoAugment
   std::string corruption;       // ImageNet-C style corruption on the final image ("" off)
   int severity = 0;

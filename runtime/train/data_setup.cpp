@@ -74,6 +74,9 @@ std::shared_ptr<const data::Pipeline> train_pipeline(const Recipe& r) {
   c.flip = r.augment.flip ? 0.5 : 0.0;
   std::string aa = r.augment.autoaugment;
   c.autoaugment = aa == "none" ? "" : aa == "cifar" ? "cifar10" : aa;
+  if (r.augment.autoaugment_fill < 0 || r.augment.autoaugment_fill > 255)
+    throw std::invalid_argument("augment.autoaugment_fill is a gray level 0..255");
+  c.autoaugment_fill = static_cast<uint8_t>(r.augment.autoaugment_fill);
   return std::make_shared<data::Pipeline>(data::make_pipeline(c));
 }
 
@@ -91,6 +94,17 @@ std::shared_ptr<const data::Pipeline> eval_pipeline(const Recipe& r, const std::
   }
   c.corruption = corruption;
   c.severity = severity;
+  return std::make_shared<data::Pipeline>(data::make_pipeline(c));
+}
+
+std::shared_ptr<const data::Pipeline> precropped_pipeline(const Recipe& r) {
+  data::AugmentConfig c;
+  c.norm = normalization(r);
+  c.channels = static_cast<int>(r.data.channels);
+  int crop = static_cast<int>(r.data.eval_crop > 0 ? r.data.eval_crop : r.data.size);
+  c.size = crop;
+  c.crop = data::AugmentConfig::Crop::ResizeCenter;
+  c.resize = crop;
   return std::make_shared<data::Pipeline>(data::make_pipeline(c));
 }
 

@@ -26,5 +26,9 @@ DataSets load_datasets(const Recipe& r);
 // evaluation (resize + center crop, or as is), both normalized per the recipe.
 std::shared_ptr<const data::Pipeline> train_pipeline(const Recipe& r);
 std::shared_ptr<const data::Pipeline> eval_pipeline(const Recipe& r, const std::string& corruption = "", int severity = 0);
+// For images that are already evaluation crops (ImageNet-C): the shorter side
+// resized to the crop size and the central crop taken (a no-op at that size),
+// then normalized.
+std::shared_ptr<const data::Pipeline> precropped_pipeline(const Recipe& r);
 
 }  // namespace acnn::train

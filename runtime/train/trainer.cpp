@@ -24,6 +24,7 @@
 #include "runtime/train/progress.h"
 #include "runtime/train/safetensors.h"
 #include "runtime/train/schedule.h"
+#include "runtime/train/teacher_logits.h"
 
 namespace fs = std::filesystem;
 
@@ -33,29 +34,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// Runs the pass pipeline on a graph about to be planned by an Executor.
-void optimize(ir::Graph& g, const TrainOptions& o, passes::Mode mode, passes::PhaseTimer* timer) {
-  passes::PipelineOptions po;
-  po.mode = mode;
-  po.disabled = passes::disabled_from_list(o.passes);
-  if (o.no_fuse) po.disabled.insert("fusion");
-  po.timer = timer;
-  // On the GPU the CUDA lowering takes every fused kind (or inlines it);
-  // on the CPU, kinds no fast backend runs are expanded back.
-  if (resolve_device(o.device) == "cuda") passes::run_pipeline(g, po);
-  else optimize_for_executor(g, po, o.backends);
-}
-
-RunnerOptions runner_options(const TrainOptions& o, const Recipe& r, uint64_t seed) {
-  RunnerOptions e;
-  e.device = o.device;
-  e.backends = o.backends;
-  e.seed = seed;
-  e.precision = r.precision;
-  e.profile = o.profile;
-  return e;
-}
 
 LrSchedule lr_schedule(const Recipe& r) {
   LrSchedule s;
@@ -69,30 +47,6 @@ LrSchedule lr_schedule(const Recipe& r) {
   s.floor = r.schedule.final_lr;
   s.validate();
   return s;
-}
-
-// A stable fingerprint of everything in the recipe that changes the math.
-std::string recipe_fingerprint(const Recipe& r) {
-  std::ostringstream s;
-  s.precision(17);
-  s << summarize(r) << '|' << r.data.path << '|' << r.data.limit_train << '|' << r.augment.pad_crop << r.augment.flip
-    << r.augment.random_resized_crop << '|' << r.schedule.final_lr << '|' << r.schedule.gamma << '|' << r.seed << '|'
-    << r.optimizer.decay_bn_and_bias << '|' << r.distill.weight << '|' << r.dropblock_keep;
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s.str()) h = (h ^ c) * 1099511628211ull;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-// A batch padded to `n` examples (the rest zero), for the fixed-size eval graph.
-Tensor pad_batch(const Tensor& t, int64_t n) {
-  if (t.dim(0) == n) return t;
-  Shape s = t.shape();
-  s[0] = n;
-  Tensor out(t.dtype(), s);
-  std::memcpy(out.raw(), t.raw(), t.bytes());
-  return out;
 }
 
 // A permutation of [0, n) drawn from (seed, step): the partner of each example
@@ -124,97 +78,6 @@ TensorMap checkpoint_tensors(const Runner& ex) {
   return out;
 }
 
-// Loads tensors into an executor: every persistent tensor whose name the map
-// has (with the prefix stripped); returns how many were set.
-int load_into(Runner& ex, const TensorMap& tensors, const std::string& prefix, const std::string& file) {
-  int loaded = 0;
-  for (const std::string& name : ex.persistent_names()) {
-    if (name.rfind(prefix, 0) != 0) continue;
-    auto it = tensors.find(name.substr(prefix.size()));
-    if (it == tensors.end()) continue;
-    Tensor want = ex.get_persistent(name);
-    if (it->second.shape() != want.shape() || it->second.dtype() != want.dtype())
-      throw std::runtime_error(file + ": `" + it->first + "` is " + type_str(it->second.dtype(), it->second.shape()) +
-                               " but the model needs " + type_str(want.dtype(), want.shape()));
-    ex.set_persistent(name, it->second);
-    ++loaded;
-  }
-  return loaded;
-}
-
-// The inference graph and its executor at a fixed batch size.
-struct Evaluator {
-  std::unique_ptr<ir::Graph> graph;
-  std::unique_ptr<Runner> exec;
-  int64_t batch = 0;
-
-  Evaluator(ModelFile& mf, const Recipe& r, const TrainOptions& o, int64_t batch_size,
-            passes::PhaseTimer* timer = nullptr)
-      : batch(batch_size) {
-    auto fwd = forward_graph(mf, batch);
-    graph = build_eval_graph(*fwd, /*with_loss=*/true, r.zero_gamma);
-    optimize(*graph, o, passes::Mode::Eval, timer);
-    passes::PhaseTimer::Scope time(timer, "executor compile (eval)");
-    exec = make_runner(*graph, runner_options(o, r, static_cast<uint64_t>(r.seed)));
-  }
-
-  void copy_weights_from(const Runner& train) {
-    for (const std::string& name : exec->persistent_names())
-      if (train.has_persistent(name)) exec->set_persistent(name, train.get_persistent(name));
-  }
-
-  EvalResult run(const data::Dataset& ds, std::shared_ptr<const data::Pipeline> pipe, const Recipe& r, int threads) {
-    auto t0 = Clock::now();
-    data::LoaderConfig lc;
-    lc.batch_size = static_cast<int>(batch);
-    lc.shuffle = false;
-    lc.drop_last = false;
-    lc.seed = static_cast<uint64_t>(r.seed);
-    lc.threads = static_cast<int>(std::max<int64_t>(0, r.data.workers - 1));
-    std::shared_ptr<const data::Dataset> shared(&ds, [](const data::Dataset*) {});
-    data::DataLoader loader(shared, std::move(pipe), lc);
-    loader.start_epoch(0);
-    eval::AccuracyMeter meter;
-    double loss_sum = 0;
-    ExecContext ctx;
-    ctx.training = false;
-    ctx.threads = threads;
-    ctx.seed = static_cast<uint64_t>(r.seed);
-    while (auto b = loader.next()) {
-      int64_t n = b->size();
-      std::map<std::string, Tensor> feeds = {{"image", pad_batch(b->images, batch)}, {"labels", pad_batch(b->labels, batch)}};
-      auto out = exec->run(feeds, ctx);
-      const Tensor& logits = out.at("logits");
-      Tensor valid = logits.reshaped(logits.shape());
-      if (n < batch) {
-        Tensor cut(DType::F32, {n, logits.dim(1)});
-        std::memcpy(cut.raw(), logits.raw(), cut.bytes());
-        valid = cut;
-      }
-      meter.add(valid, b->labels);
-      // The graph's loss is a mean over the padded batch; recompute for the valid rows.
-      if (n == batch) {
-        loss_sum += out.at("loss").at(0) * static_cast<double>(n);
-      } else {
-        int64_t k = logits.dim(1);
-        for (int64_t i = 0; i < n; ++i) {
-          double mx = -1e300, z = 0;
-          for (int64_t j = 0; j < k; ++j) mx = std::max(mx, logits.at(i * k + j));
-          for (int64_t j = 0; j < k; ++j) z += std::exp(logits.at(i * k + j) - mx);
-          loss_sum += std::log(z) + mx - logits.at(i * k + static_cast<int64_t>(b->labels.at(i)));
-        }
-      }
-    }
-    EvalResult res;
-    res.examples = meter.counts().count;
-    res.top1 = meter.top1();
-    res.top5 = meter.top5();
-    res.loss = res.examples ? loss_sum / static_cast<double>(res.examples) : 0;
-    res.seconds = since(t0);
-    return res;
-  }
-};
-
 std::string percent(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * x);
@@ -222,6 +85,21 @@ std::string percent(double x) {
 }
 
 }  // namespace
+
+// A stable fingerprint of everything in the recipe that changes the math.
+std::string recipe_fingerprint(const Recipe& r) {
+  std::ostringstream s;
+  s.precision(17);
+  s << summarize(r) << '|' << r.data.path << '|' << r.data.limit_train << '|' << r.augment.pad_crop << r.augment.flip
+    << r.augment.random_resized_crop << '|' << r.schedule.final_lr << '|' << r.schedule.gamma << '|' << r.seed << '|'
+    << r.optimizer.decay_bn_and_bias << '|' << r.distill.weight << '|' << r.dropblock_keep << '|' << r.distill.teacher
+    << '|' << r.distill.logits << '|' << r.augment.autoaugment_fill;
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s.str()) h = (h ^ c) * 1099511628211ull;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
 
 TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   auto t_start = Clock::now();
@@ -258,21 +136,28 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   if (t && opts.parse_seconds > 0) t->add("parse", opts.parse_seconds);
   TrainGraphOptions go = TrainGraphOptions::from(r);
   go.loss_scaling = device == "cuda" && r.precision == "mixed_fp16";
-  Teacher teacher = load_teacher(r, opts.model_path, r.batch, t);
-  go.teacher = teacher.graph.get();
   go.timer = t;
-  const ir::Graph* teacher_graph = teacher.graph.get();
   auto fwd = forward_graph(mf, r.batch, t);
+  std::optional<TeacherLogits> teacher_logits;
+  if (r.distill.enabled() && !r.distill.logits.empty())
+    // Precomputed logits win over a teacher model file: no teacher pass per step.
+    teacher_logits = TeacherLogits::load(r.distill.logits, r.data.classes, static_cast<int64_t>(data.train->size()));
+  Teacher teacher = load_teacher(r, opts.model_path, r.batch, t, opts.model_args, fwd.get());
+  go.teacher = teacher.graph.get();
+  const ir::Graph* teacher_graph = teacher.graph.get();
   auto train_graph = build_train_graph(*fwd, go);
-  optimize(*train_graph, opts, passes::Mode::Train, t);
+  optimize_graph(*train_graph, opts, passes::Mode::Train, t);
   std::unique_ptr<Runner> exec_ptr;
   {
     passes::PhaseTimer::Scope time(t, "executor compile");
-    exec_ptr = make_runner(*train_graph, runner_options(opts, r, seed));
+    exec_ptr = make_runner(*train_graph, runner_options(opts, r.precision, seed));
   }
   Runner& exec = *exec_ptr;
-  Evaluator evaluator(mf, r, opts, r.batch, t);
+  // Made at the first evaluation (a short smoke run may have none), or now
+  // when compile times are reported.
+  std::unique_ptr<Evaluator> evaluator;
   if (t) {
+    evaluator = std::make_unique<Evaluator>(mf, r, r.batch, opts, t);
     std::cerr << "acnn: compile times:\n";
     timer.print(std::cerr);
   }
@@ -286,7 +171,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   st.recipe_hash = recipe_fingerprint(r);
   if (!opts.init_checkpoint.empty()) {
     Checkpoint c = load_checkpoint(opts.init_checkpoint);
-    int n = load_into(exec, c.tensors, "", opts.init_checkpoint);
+    int n = load_tensors(exec, c.tensors, "", opts.init_checkpoint);
     std::cerr << "acnn: initialized " << n << " tensors from " << opts.init_checkpoint << "\n";
   }
   if (teacher_graph) {
@@ -295,8 +180,12 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
                    "with freshly initialized weights\n";
     } else {
       Checkpoint c = load_checkpoint(r.distill.teacher_checkpoint);
-      int n = load_into(exec, c.tensors, "teacher.", r.distill.teacher_checkpoint);
-      if (n == 0) throw std::runtime_error(r.distill.teacher_checkpoint + " has none of the teacher's tensors");
+      int n = load_tensors(exec, c.tensors, "teacher.", r.distill.teacher_checkpoint);
+      int want = 0;
+      for (const std::string& t : exec.persistent_names()) want += is_teacher(t);
+      if (n != want)
+        throw std::runtime_error(r.distill.teacher_checkpoint + " has " + std::to_string(n) + " of the teacher's " +
+                                 std::to_string(want) + " tensors; is it a checkpoint of " + r.distill.teacher + "?");
     }
   }
   if (opts.resume) {
@@ -309,7 +198,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
                                " was written; resume needs the same recipe (or start a new run with --name)");
     for (const std::string& n : exec.persistent_names())
       if (!is_teacher(n) && !c.tensors.count(n)) throw std::runtime_error(path->string() + " lacks `" + n + "`");
-    load_into(exec, c.tensors, "", path->string());
+    load_tensors(exec, c.tensors, "", path->string());
     st = *c.state;
     std::cerr << "acnn: resuming " << name << " at epoch " << st.epoch + 1 << ", step " << st.step_in_epoch << "\n";
   }
@@ -354,16 +243,19 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
       ctx.scalars["lr"] = static_cast<float>(lr);
       double t = fractional_epoch(st.epoch, st.step_in_epoch, steps_per_epoch);
       ctx.scalars["dropblock_keep"] = static_cast<float>(dropblock_keep_prob(t, static_cast<double>(r.epochs), r.dropblock_keep));
+      if (teacher_logits) feeds["teacher_logits"] = teacher_logits->gather(batch->indices);
       if (r.mixup_on()) {
         ctx.scalars["mixup_lambda"] = static_cast<float>(data::mixup_lambda(r.mixup.alpha, seed, st.global_step));
         if (loader_b) {
           std::optional<data::Batch> other = loader_b->next();
           feeds["image_b"] = other->images;
           feeds["labels_b"] = other->labels;
+          if (teacher_logits) feeds["teacher_logits_b"] = teacher_logits->gather(other->indices);
         } else {
           std::vector<int64_t> perm = permutation(batch->size(), seed, st.global_step);
           feeds["image_b"] = gather_rows(batch->images, perm);
           feeds["labels_b"] = gather_rows(batch->labels, perm);
+          if (teacher_logits) feeds["teacher_logits_b"] = gather_rows(feeds["teacher_logits"], perm);
         }
       }
       ctx.step = st.global_step;
@@ -406,11 +298,13 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
     if (loss_count) er.train_loss = loss_sum / static_cast<double>(loss_count);
     er.epoch_time_s = since(epoch_t0);
     er.images_per_s = progress.images_per_second();
+    result.images_per_s = progress.images_per_second();
     std::string summary;
     bool last_epoch = st.epoch + 1 == r.epochs;
     if (last_epoch || (r.eval_every > 0 && (st.epoch + 1) % r.eval_every == 0)) {
-      evaluator.copy_weights_from(exec);
-      result.eval = evaluator.run(*data.eval, eval_pipeline(r), r, opts.threads);
+      if (!evaluator) evaluator = std::make_unique<Evaluator>(mf, r, r.batch, opts);
+      evaluator->copy_weights_from(exec);
+      result.eval = evaluator->run(data.eval, eval_pipeline(r));
       er.val_loss = result.eval.loss;
       er.top1 = result.eval.top1;
       er.top5 = result.eval.top5;
@@ -435,19 +329,16 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
 EvalResult evaluate(ModelFile& mf, const Recipe& r, const std::string& checkpoint, const TrainOptions& opts,
                     const std::string& corruption, int severity) {
   DataSets data = load_datasets(r);
-  Evaluator ev(mf, r, opts, r.batch);
-  if (!checkpoint.empty()) {
-    Checkpoint c = load_checkpoint(checkpoint);
-    int n = load_into(*ev.exec, c.tensors, "", checkpoint);
-    std::vector<std::string> missing;
-    for (const std::string& name : ev.exec->persistent_names())
-      if (!c.tensors.count(name)) missing.push_back(name);
-    if (!missing.empty())
-      throw std::runtime_error(checkpoint + " lacks " + std::to_string(missing.size()) + " of the model's tensors (first: `" +
-                               missing[0] + "`); is it a checkpoint of this model?");
-    (void)n;
-  }
-  return ev.run(*data.eval, eval_pipeline(r, corruption, severity), r, opts.threads);
+  Evaluator ev(mf, r, r.batch, opts);
+  if (!checkpoint.empty()) ev.load_checkpoint(checkpoint);
+  return ev.run(data.eval, eval_pipeline(r, corruption, severity));
+}
+
+fs::path resolve_teacher_path(const std::string& teacher, const std::string& model_path) {
+  fs::path p(teacher);
+  if (p.is_absolute()) return p;
+  fs::path base = model_path.empty() ? fs::path(".") : fs::path(model_path).parent_path();
+  return base / p;
 }
 
 }  // namespace acnn::train
