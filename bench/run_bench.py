@@ -7,7 +7,7 @@ median step time, and its peak resident set (ru_maxrss from wait4). Ratios
 are computed from the numbers of this run. Writes bench/results/<stamp>.json
 and bench/results/latest.json and prints a table.
 
-    python3 bench/run_bench.py [--build build] [--python /tmp/acnn-py/bin/python]
+    python3 bench/run_bench.py [--build build] [--python VENV/bin/python]
                                [--threads 2] [--only fashion|imagenet] [--steps N]
 """
 import argparse
@@ -52,7 +52,8 @@ def run_child(cmd, timeout):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
-    ap.add_argument("--python", default="/tmp/acnn-py/bin/python")
+    ap.add_argument("--python", default=os.environ.get("ACNN_BENCH_PYTHON", "python3"),
+                    help="a Python with torch (default: $ACNN_BENCH_PYTHON or python3)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", choices=["fashion", "imagenet"])
     ap.add_argument("--steps", type=int, default=0, help="timed steps (default 5 fashion, 3 imagenet)")

@@ -42,8 +42,9 @@ else
 fi
 
 # 3. The anchor script (committed copy in bench/).
-if [ -f /work/shared/bench/torch_anchors.py ] && ! cmp -s /work/shared/bench/torch_anchors.py bench/torch_anchors.py; then
-  echo "prepare-device: note: bench/torch_anchors.py differs from /work/shared/bench/torch_anchors.py" >&2
+shared_anchors=../shared/bench/torch_anchors.py
+if [ -f "$shared_anchors" ] && ! cmp -s "$shared_anchors" bench/torch_anchors.py; then
+  echo "prepare-device: note: bench/torch_anchors.py differs from $shared_anchors" >&2
 fi
 
 # 4. Sanity: the packages unpack and hold the runtime, headers and CMake config.
