@@ -23,10 +23,10 @@ import torch.nn.functional as F
 
 # The model files' networks and recipes (see models/*.acnn and stdlib/recipe.acnn).
 MODELS = {
-    "fashion_baseline": dict(depths=[1, 1, 1], stem="small", width=16, classes=10, size=28, in_channels=1,
+    "fashion_baseline": dict(depths=[1, 1, 1], stem="small", small_stride=2, width=16, classes=10, size=28, in_channels=1,
                              batch=128, smoothing=0.0, nesterov=True, wd=5e-4, keep=1.0),
-    "fashion_assemble": dict(depths=[1, 1, 1], stem="small", width=16, classes=10, size=28, in_channels=1,
-                             resnet_d=True, sk=True, sk_min=8, anti_alias=True,
+    "fashion_assemble": dict(depths=[1, 1, 1], stem="small", small_stride=2, width=16, classes=10, size=28,
+                             in_channels=1, resnet_d=True, sk=True, sk_min=8,
                              batch=128, smoothing=0.1, nesterov=True, wd=5e-4, keep=1.0),
     "resnet50": dict(depths=[3, 4, 6, 3], batch=32, smoothing=0.0, nesterov=False, wd=1e-4, keep=1.0),
     "assemble_resnet50": dict(depths=[3, 4, 6, 3], resnet_d=True, sk=True, big_little=True, anti_alias=True,
@@ -168,7 +168,7 @@ class ResNet(nn.Module):
         super().__init__()
         w, cin = t.get("width", 64), t.get("in_channels", 3)
         if t.get("stem") == "small":
-            self.stem = ConvBn(cin, w, 3)
+            self.stem = ConvBn(cin, w, 3, t.get("small_stride", 1))
         elif t.get("big_little"):
             self.stem = nn.Sequential(ConvBn(cin, w, 7, 2), BigLittleStem(w, t))
         elif t.get("resnet_d"):

@@ -24,7 +24,7 @@ Command register_train(CLI::App& app) {
   cmd->add_option("--max-steps", t->max_steps, "stop after this many steps (for smoke tests)");
   cmd->add_option("--checkpoint-every", t->checkpoint_every, "also checkpoint every N steps");
   cmd->add_option("--log-every", t->log_every, "write a metrics.jsonl step record every N steps")->default_val(50);
-  cmd->add_flag("--no-progress", *quiet, "plain log lines instead of a progress bar");
+  cmd->add_flag("--no-progress", *quiet, "one plain log line per epoch instead of a progress bar");
   cmd->add_flag("--profile", t->profile, "print the time of the most expensive kernels at the end");
   return [m, o, t, quiet]() -> int {
     ModelFile mf(compile_options(*m));

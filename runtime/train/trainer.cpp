@@ -208,7 +208,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
   LrSchedule sched = lr_schedule(r);
   ProgressOptions po;
   po.out = stderr;
-  if (!opts.progress) po.tty = false, po.log_every = 1 << 30;
+  if (!opts.progress) po.tty = false, po.log_every = steps_per_epoch;  // one plain line per epoch
   ProgressBar progress(r.epochs, po);
   progress.print("acnn: training " + fwd->name + " on " + data.description + " (" + exec.device() + ")\n      " + summarize(r) + "\n      " +
                  std::to_string(steps_per_epoch) + " steps per epoch; checkpoints and metrics in " + run.dir().string());
