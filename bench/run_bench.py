@@ -99,10 +99,12 @@ def main():
     except Exception:
         pass
     doc = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(), "host": platform.node(), "cpu": cpu,
-           "cores": os.cpu_count(), "threads": a.threads, "load_avg": os.getloadavg(), "rows": rows}
+           "cores": os.cpu_count(), "threads": a.threads, "only": a.only, "load_avg": os.getloadavg(), "rows": rows}
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    for path in [os.path.join(ROOT, "bench", "results", stamp + ".json"), os.path.join(ROOT, "bench", "results", "latest.json")]:
+    # A partial run (--only) does not replace the full run's latest.json.
+    latest = "latest.json" if not a.only else "latest-%s.json" % a.only
+    for path in [os.path.join(ROOT, "bench", "results", stamp + ".json"), os.path.join(ROOT, "bench", "results", latest)]:
         with open(path, "w") as f:
             json.dump(doc, f, indent=1)
     print("\nmachine: %s, %d cores, %d threads each, load %s" % (cpu, os.cpu_count(), a.threads,

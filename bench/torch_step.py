@@ -115,7 +115,7 @@ class Bottleneck(nn.Module):
                 pool = nn.AvgPool2d(3, stride, 1, count_include_pad=False) if stride > 1 else nn.Identity()
                 self.short = nn.Sequential(pool, conv(cin, out, 1), nn.BatchNorm2d(out))
             elif t.get("resnet_d"):
-                pool = nn.AvgPool2d(2, stride, count_include_pad=False) if stride > 1 else nn.Identity()
+                pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
                 self.short = nn.Sequential(pool, conv(cin, out, 1), nn.BatchNorm2d(out))
             else:
                 self.short = nn.Sequential(conv(cin, out, 1, stride), nn.BatchNorm2d(out))
