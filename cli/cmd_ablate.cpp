@@ -110,7 +110,7 @@ void prepare_distillation(const Recipe& r, const std::string& file, const train:
     throw std::runtime_error("the teacher checkpoint " + d.teacher_checkpoint +
                              " does not exist; train the teacher first (ablate trains it only when the path is "
                              "RUNS/<name>/last.safetensors)");
-  fs::path tp = train::resolve_teacher_path(d.teacher, file);
+  fs::path tp = resolve_teacher_path(d.teacher, file);
   ModelFile tmf;
   ModelOptions mo;
   mo.file = tp.string();

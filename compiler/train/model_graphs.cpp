@@ -20,6 +20,13 @@ Shape input_shape(const ir::Graph& g) {
 
 }  // namespace
 
+fs::path resolve_teacher_path(const std::string& teacher, const std::string& model_path) {
+  fs::path p(teacher);
+  if (p.is_absolute()) return p;
+  fs::path base = model_path.empty() ? fs::path(".") : fs::path(model_path).parent_path();
+  return base / p;
+}
+
 Teacher load_teacher(const Recipe& r, const std::string& model_path, int64_t batch, passes::PhaseTimer* timer,
                      const std::vector<std::string>& model_args, const ir::Graph* student) {
   Teacher t;
@@ -27,9 +34,7 @@ Teacher load_teacher(const Recipe& r, const std::string& model_path, int64_t bat
   if (r.distill.teacher.empty())
     throw std::invalid_argument("distillation needs distill.teacher (a model file) or distill.logits (precomputed logits)");
   passes::PhaseTimer::Scope time(timer, "teacher (parse, elaborate)");
-  fs::path base = model_path.empty() ? fs::path(".") : fs::path(model_path).parent_path();
-  fs::path tp = fs::path(r.distill.teacher).is_absolute() ? fs::path(r.distill.teacher) : base / r.distill.teacher;
-  const std::string path = tp.string();
+  const std::string path = resolve_teacher_path(r.distill.teacher, model_path).string();
   t.file = std::make_unique<ModelFile>();
   t.file->diags().set_stream(&std::cerr);
   if (!t.file->load(path)) throw std::runtime_error("cannot compile the distillation teacher " + path);

@@ -7,6 +7,7 @@
 // into an optional PhaseTimer.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -38,6 +39,10 @@ struct Teacher {
 Teacher load_teacher(const Recipe& r, const std::string& model_path, int64_t batch,
                      passes::PhaseTimer* timer = nullptr, const std::vector<std::string>& model_args = {},
                      const ir::Graph* student = nullptr);
+
+// A distillation teacher's model file: absolute, or relative to the
+// directory of the student's model file.
+std::filesystem::path resolve_teacher_path(const std::string& teacher, const std::string& model_path);
 
 // The forward graph of the model file at `batch` (FatalError after
 // diagnostics, which the model file has printed).

@@ -15,7 +15,6 @@
 #include "runtime/data/loader.h"
 #include "runtime/data/mixup.h"
 #include "runtime/eval/metrics.h"
-#include "runtime/optimize.h"
 #include "runtime/runner.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/data_setup.h"
@@ -334,11 +333,5 @@ EvalResult evaluate(ModelFile& mf, const Recipe& r, const std::string& checkpoin
   return ev.run(data.eval, eval_pipeline(r, corruption, severity));
 }
 
-fs::path resolve_teacher_path(const std::string& teacher, const std::string& model_path) {
-  fs::path p(teacher);
-  if (p.is_absolute()) return p;
-  fs::path base = model_path.empty() ? fs::path(".") : fs::path(model_path).parent_path();
-  return base / p;
-}
 
 }  // namespace acnn::train

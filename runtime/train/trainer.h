@@ -65,8 +65,4 @@ EvalResult evaluate(ModelFile& mf, const Recipe& r, const std::string& checkpoin
 // changes the math; checkpoints and finished ablation rows carry it.
 std::string recipe_fingerprint(const Recipe& r);
 
-// A distillation teacher's model file: absolute, or relative to the
-// directory of the student's model file.
-std::filesystem::path resolve_teacher_path(const std::string& teacher, const std::string& model_path);
-
 }  // namespace acnn::train
