@@ -45,6 +45,17 @@ struct ExecutorOptions {
   // scratch or dedicated buffer is allocated; run() and the persistent-tensor
   // API throw.
   bool plan_only = false;
+  // Debugging reads of memory no kernel wrote: fill the arena and scratch
+  // with NaN before every run and stop at the first step whose float output
+  // holds a NaN that none of its inputs held (std::runtime_error naming the
+  // node). Also switched on by the environment variable ACNN_POISON=1.
+  bool poison = false;
+  // OpenMP threads to compile and run with (0: leave the process setting).
+  // Primitives partition their work, and so order their sums, by the thread
+  // count they are created for: the same count for every executor makes
+  // runs reproducible within a process. ExecContext::threads overrides it
+  // per run.
+  int threads = 0;
 };
 
 struct KernelTime {
@@ -97,6 +108,7 @@ class Executor {
   void bind_fixed_buffers();
   void bind_run_slots(const std::map<std::string, Tensor>& feeds);
   void run_step(Step& st, ExecContext& ctx);
+  void check_poisoned_step(const Step& st) const;
   void apply_updates();
   Tensor to_plain(int slot) const;
   Kernel& api_converter(const std::string& name, bool to_backend) const;

@@ -40,6 +40,34 @@ void Executor::bind_run_slots(const std::map<std::string, Tensor>& feeds) {
   }
 }
 
+namespace {
+
+bool has_nan(const Tensor& t) {
+  if (!t.defined() || t.dtype() != DType::F32) return false;
+  const float* p = static_cast<const float*>(t.raw());
+  for (size_t i = 0, n = t.bytes() / sizeof(float); i < n; ++i)
+    if (p[i] != p[i]) return true;
+  return false;
+}
+
+}  // namespace
+
+void Executor::check_poisoned_step(const Step& st) const {
+  size_t i = &st - plan_.steps.data();
+  for (const Tensor* in : step_inputs_[i])
+    if (in && has_nan(*in)) return;  // NaN in, NaN out: an earlier step is at fault
+  for (const Tensor* out : step_outputs_[i]) {
+    if (!out || !has_nan(*out)) continue;
+    std::string what = st.kind == StepKind::RuntimeScalar ? "scalar " + st.scalar_name : st.kernel->describe();
+    if (st.node >= 0) {
+      const ir::Node& n = graph_->node(st.node);
+      what += " (node %" + std::to_string(st.node) + " " + ir::op_name(n.op) + " in " + n.scope + ")";
+    }
+    throw std::runtime_error("poisoned run: step " + std::to_string(i) + " " + what +
+                             " wrote NaN from NaN-free inputs (it read memory no kernel wrote, or left part of its output unwritten)");
+  }
+}
+
 void Executor::run_step(Step& st, ExecContext& ctx) {
   size_t i = &st - plan_.steps.data();
   if (st.kind == StepKind::RuntimeScalar) {
@@ -58,6 +86,10 @@ std::map<std::string, Tensor> Executor::run(const std::map<std::string, Tensor>&
     threads_set_ = ctx.threads;
   }
   bind_run_slots(feeds);
+  if (opts_.poison) {
+    std::memset(arena_->data, 0xff, plan_.arena_bytes);
+    std::memset(scratch_->data, 0xff, plan_.scratch_bytes);
+  }
   using clock = std::chrono::steady_clock;
   for (Step& st : plan_.steps) {
     if (st.cached) {
@@ -73,6 +105,7 @@ std::map<std::string, Tensor> Executor::run(const std::map<std::string, Tensor>&
     } else {
       run_step(st, ctx);
     }
+    if (opts_.poison) check_poisoned_step(st);
     ++st.calls;
   }
   std::map<std::string, Tensor> result;
