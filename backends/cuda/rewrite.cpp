@@ -1,7 +1,8 @@
 // Graph rewrites the CUDA backend applies before cutting the graph into
 // kernels (lower_for_device in lowering.h). Each keeps the graph's meaning
-// (tests run both forms on the reference interpreter) and moves work into
-// generated elementwise kernels:
+// (tests run both forms on the reference interpreter, in f64: in f32 the
+// rewritten batch norm's last bits may flip a ReLU) and moves work into
+// generated elementwise kernels; new constants take the graph's float type:
 //  - batch norm: the training forward keeps only its statistics (a dedicated
 //    reduction kernel) and normalizes with elementwise ops, which then fuse
 //    with a following residual add and ReLU; inference batch norm is wholly
@@ -95,7 +96,8 @@ int lower_for_device(ir::Graph& g) {
         const Shape xs = b.shape(x);
         const size_t rank = xs.size();
         const double m = static_cast<double>(numel(xs) / xs[1]);
-        ValueId rstd = b.div(b.scalar(1.0), b.emit1(OpKind::Sqrt, {b.scale(per_channel(b, var, rank), 1.0, eps)}));
+        ValueId sd = b.emit1(OpKind::Sqrt, {b.scale(per_channel(b, var, rank), 1.0, eps)});
+        ValueId rstd = b.div(b.scalar(1.0, b.type(var).dtype), sd);
         ValueId xhat = b.mul(b.sub(x, per_channel(b, mean, rank)), rstd);
         ValueId dgamma_m = b.scale(per_channel(b, n.outputs[1], rank), 1.0 / m);
         ValueId dbeta_m = b.scale(per_channel(b, n.outputs[2], rank), 1.0 / m);

@@ -13,6 +13,7 @@
 #include "backends/cuda/nvrtc.h"
 #include "compiler/autodiff/autodiff.h"
 #include "compiler/elaborate/model_file.h"
+#include "compiler/ir/builder.h"
 #include "compiler/ir/op.h"
 #include "compiler/train/train_graph.h"
 #include "runtime/interpreter.h"
@@ -99,6 +100,44 @@ std::string program_of(const DevicePlan& d, int* kernels) {
 
 namespace {
 
+// The graph with every f32 value made f64: sources, constants and casts ask
+// for f64, and a value an op makes in f32 regardless (runtime scalars, one
+// hot targets) is cast up.
+std::unique_ptr<ir::Graph> to_f64(const ir::Graph& g) {
+  auto r = std::make_unique<ir::Graph>();
+  ir::Builder b(*r);
+  std::vector<ir::ValueId> map(g.num_values(), ir::kNoValue);
+  for (const ir::Node& n : g.nodes()) {
+    if (n.dead) continue;
+    if (n.op == ir::OpKind::Fused) FAIL("to_f64 takes graphs without fused nodes");
+    Attrs a = n.attrs;
+    if (a.has("dtype") && a.s("dtype") == "f32") a.set("dtype", std::string("f64"));
+    std::vector<ir::ValueId> ins;
+    for (ir::ValueId v : n.inputs) ins.push_back(map[v]);
+    b.scope = n.scope;
+    std::vector<ir::ValueId> outs = b.emit(n.op, ins, a);
+    for (size_t k = 0; k < outs.size(); ++k) {
+      ir::ValueId o = outs[k];
+      if (r->type(o).dtype == DType::F32) o = b.emit1(ir::OpKind::Cast, {o}, Attrs{{"dtype", std::string("f64")}});
+      map[n.outputs[k]] = o;
+    }
+  }
+  for (const auto& [name, v] : g.outputs) r->outputs.push_back({name, map[v]});
+  for (const ir::StateUpdate& u : g.updates) r->updates.push_back({map[u.target], map[u.value]});
+  return r;
+}
+
+// One training step of the graph and of its lowered form on the reference
+// interpreter. In f32 the two agree on loss and logits but not to 1e-4 on the
+// updated state, and cannot: the rewritten batch norm normalizes in f32 where
+// the reference kernel works in double; the batch norms of the selective-kernel
+// attention (4 pooled values per channel, variance ~1e-4 on these noise images)
+// amplify the last-bit differences to ~1e-5, enough to flip a ReLU whose input
+// is within 2e-5 of zero, which moves that element's whole gradient (0.018 and
+// 0.053 of the largest momentum entry for the two models below; scaling the
+// unlowered graph's image by 1 +- 1e-7 moves its state as much). So the state
+// is compared in f64, where rounding stays far from a ReLU's kink and the
+// rewrites must keep every gradient to rounding.
 void check_lowered_training_step(const std::string& model) {
   auto g = train_graph_of(model, 4);
   DevicePlan d = plan_device(*g, Precision::FP32);
@@ -112,21 +151,32 @@ void check_lowered_training_step(const std::string& model) {
   InterpreterResult a = interpret(*g, feeds, ctx), b = interpret(*d.graph, feeds, ctx);
   CHECK(max_rel_diff(a.outputs.at("loss"), b.outputs.at("loss")) < 1e-5);
   CHECK(max_rel_diff(a.outputs.at("logits"), b.outputs.at("logits")) < 1e-4);
+
+  auto g64 = to_f64(*g);
+  REQUIRE(ir::verify(*g64).empty());
+  auto l64 = g64->clone();
+  expand_fused(*l64);
+  CHECK(lower_for_device(*l64) == d.rewrites);
+  CHECK(ir::verify(*l64).empty());
+  feeds = feeds_for(*g64, 10);
+  a = interpret(*g64, feeds, ctx), b = interpret(*l64, feeds, ctx);
+  CHECK(max_rel_diff(a.outputs.at("loss"), b.outputs.at("loss")) < 1e-12);
+  CHECK(max_rel_diff(a.outputs.at("logits"), b.outputs.at("logits")) < 1e-12);
   REQUIRE(a.updated_state.size() == b.updated_state.size());
+  CHECK(a.updated_state.begin()->second.dtype() == DType::F64);
   double worst = 0;
-  for (auto& [name, t] : a.updated_state) worst = std::max(worst, max_rel_diff(t, b.updated_state.at(name)));
-  CHECK(worst < 1e-4);
+  std::string worst_name;
+  for (auto& [name, t] : a.updated_state) {
+    double r = max_rel_diff(t, b.updated_state.at(name));
+    if (r >= worst) worst = r, worst_name = name;
+  }
+  INFO("worst: " << worst_name);
+  CHECK(worst < 1e-10);
 }
 
 }  // namespace
 
-// Open: since the Fashion recipe stopped zero-initializing gammas (every
-// residual branch now gets gradients from the first step), the lowered
-// training step's parameter updates differ from the graph's while loss and
-// logits agree (worst relative difference 0.018 for fashion/ablation/e6,
-// 0.053 for fashion/assemble; it passed with zero-gamma). Reported by this
-// [!mayfail] case until the rewrite at fault is found.
-TEST_CASE("CUDA lowering: the rewrites keep a training step's results (known mismatch, open)", "[unit][!mayfail]") {
+TEST_CASE("CUDA lowering: the rewrites keep a training step's results", "[unit]") {
   for (const char* model : {"fashion/ablation/e6.acnn", "fashion/assemble.acnn"}) {
     SECTION(model) { check_lowered_training_step(model); }
   }
