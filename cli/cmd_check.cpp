@@ -3,6 +3,7 @@
 // compile the training step as the trainer does (teacher, passes, executor
 // plan, at the recipe's batch or --batch) without running it, and report its
 // peak memory; --time-passes prints the compile time of every stage.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -109,6 +110,14 @@ Command register_check(CLI::App& app) {
                 << "    plan: " << p.kernel_steps() << " kernels (" << opt.fused - opt.expanded << " fused"
                 << (opt.expanded ? ", " + std::to_string(opt.expanded) + " expanded for the backends" : "") << "), "
                 << p.convert_steps() << " reorders, " << p.inplace_reuses << " in-place outputs\n";
+      int at = 0;
+      size_t live = p.live_peak_bytes(&at);
+      const Step& peak_step = p.steps[std::min<size_t>(at, p.steps.size() - 1)];
+      std::cout << "    arena peak: " << mib(live) << " live at step #" << at
+                << (peak_step.node >= 0 ? " (" + ex->graph().node(peak_step.node).scope + ")" : "") << ", held by:\n";
+      std::vector<Plan::LiveGroup> groups = p.live_at_peak(ex->graph());
+      for (size_t i = 0; i < groups.size() && i < 8; ++i)
+        std::printf("      %10s  %4d x %s\n", mib(groups[i].bytes).c_str(), groups[i].count, groups[i].producer.c_str());
     }
     if (t) {
       std::cout << "\n  compile times:\n";

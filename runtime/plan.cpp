@@ -1,7 +1,10 @@
+#include <cstdio>
+#include <cstdlib>
 #include "runtime/plan.h"
 
 #include <algorithm>
 #include <cassert>
+#include <map>
 #include <sstream>
 
 #include "compiler/ir/op.h"
@@ -72,6 +75,38 @@ size_t Plan::live_peak_bytes(int* at_step) const {
   }
   if (at_step) *at_step = where;
   return static_cast<size_t>(best);
+}
+
+std::vector<Plan::LiveGroup> Plan::live_at_peak(const ir::Graph& g) const {
+  int at = 0;
+  live_peak_bytes(&at);
+  // Slots produced by a layout conversion hold a value in a second layout.
+  std::vector<bool> converted(slots.size(), false);
+  for (const Step& st : steps)
+    if (st.kind == StepKind::Convert)
+      for (int s : st.outputs) converted[s] = true;
+  std::map<std::string, LiveGroup> groups;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const Slot& s = slots[i];
+    if (s.home != SlotHome::Arena || s.first < 0 || s.first > at || s.last < at) continue;
+    const ir::Node& n = g.producer(s.value);
+    std::string what = converted[i] ? "reorder" : ir::op_name(n.op);
+    if (!converted[i] && n.op == ir::OpKind::Fused) what += " " + n.attrs.s("kind") + ": " + n.attrs.s("label");
+    if (std::getenv("DIAG_LIVE")) {
+      std::string us;
+      static auto users = g.users();
+      for (ir::NodeId u : users[s.value]) us += std::string(" ") + ir::op_name(g.node(u).op) + (g.node(u).op == ir::OpKind::Fused ? ":" + g.node(u).attrs.s("label") : "");
+      std::fprintf(stderr, "LIVE %s | %s | %s | %zu |%s\n", what.c_str(), n.scope.c_str(), type_str(s.type.dtype, s.type.shape).c_str(), s.bytes, us.c_str());
+    }
+    LiveGroup& grp = groups[what];
+    grp.producer = what;
+    ++grp.count;
+    grp.bytes += s.bytes;
+  }
+  std::vector<LiveGroup> r;
+  for (auto& [k, v] : groups) r.push_back(v);
+  std::stable_sort(r.begin(), r.end(), [](const LiveGroup& a, const LiveGroup& b) { return a.bytes > b.bytes; });
+  return r;
 }
 
 int Plan::kernel_steps() const {

@@ -92,6 +92,15 @@ struct Plan {
   // Live intervals of the arena slots, one per line, by first step:
   // "%v f32[..] 4096 B [first, last] @offset".
   std::string liveness_report(const ir::Graph& g) const;
+  // What fills the arena at its live peak: the live slots grouped by what
+  // produced them ("conv2d", "fused batchnorm: batch_norm_train+relu",
+  // "reorder", ...), largest first.
+  struct LiveGroup {
+    std::string producer;
+    int count = 0;
+    size_t bytes = 0;
+  };
+  std::vector<LiveGroup> live_at_peak(const ir::Graph& g) const;
   int kernel_steps() const;   // Kernel steps
   int convert_steps() const;  // layout conversions (reorders)
 };

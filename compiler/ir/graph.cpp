@@ -114,8 +114,12 @@ void Graph::toposort() {
       if (--pending[c] == 0) ready.insert(c);
   }
   assert(order.size() == n && "graph has a cycle");
-  bool sorted = std::is_sorted(order.begin(), order.end());
-  if (sorted) return;
+  if (!std::is_sorted(order.begin(), order.end())) reorder(order);
+}
+
+void Graph::reorder(const std::vector<NodeId>& order) {
+  size_t n = nodes_.size();
+  assert(order.size() == n);
   std::vector<NodeId> new_id(n);
   for (size_t k = 0; k < n; ++k) new_id[order[k]] = static_cast<NodeId>(k);
   std::vector<Node> nodes(n);

@@ -89,6 +89,9 @@ class Graph {
   int compact();
   // Reorders the live nodes topologically (stable where already ordered).
   void toposort();
+  // Puts the nodes in the given order (a permutation of all node ids that
+  // keeps every producer before its users).
+  void reorder(const std::vector<NodeId>& order);
 
   // Persistent tensors by name: Param/State nodes, in graph order.
   std::vector<NodeId> persistent_nodes() const;

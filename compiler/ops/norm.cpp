@@ -200,7 +200,9 @@ void ref_BatchNormTrain(const Node& n, In& in, Out& out, ExecContext&) {
       rows(d, x, c, [&](const T* r) {
         for (int64_t i = 0; i < d.S; ++i) sq += (r[i] - mu) * (r[i] - mu);
       });
-      mean[c] = mu, var[c] = sq / static_cast<double>(d.M());
+      // Normalize with the statistics as returned (rounded to T), so that
+      // batch_norm_infer with them recomputes y exactly (passes/remat.cpp).
+      mean[c] = static_cast<T>(mu), var[c] = static_cast<T>(sq / static_cast<double>(d.M()));
     }
     bn_apply<T>(d, x, in[1]->data<T>(), in[2]->data<T>(), mean.data(), var.data(), n.attrs.f("eps", 1e-5),
                 out[0]->data<T>());

@@ -44,6 +44,18 @@ bool const_fold(ir::Graph& g, int64_t max_elements = 1 << 16);
 // change of what they read, not every step.
 bool bn_fold(ir::Graph& g);
 
+// Rematerialization (remat.cpp), training graphs only (those with a "loss"
+// output; the backward pass is what follows the loss): activations the
+// backward pass reads that are cheap to recompute from values it keeps anyway
+// are recomputed right before their first backward reader instead of being
+// kept alive from the forward pass. Two cases: relu(batch_norm_train(x)),
+// recomputed as relu(batch_norm_infer(x, gamma, beta, mean, var)) from the
+// input and batch statistics that the batch norm's gradient keeps (the saved
+// activation of every conv -> BN -> ReLU), and slice(x) of a kept x (the two
+// branches of a selective-kernel unit). Saves the memory of those
+// activations at the training peak for one elementwise pass each.
+bool remat(ir::Graph& g);
+
 // Layout assignment (layout.cpp). Physical layouts are chosen by the
 // executor with its backends (they alone know their blocked formats); this
 // pass decides, once per value, whether it must be materialized in the

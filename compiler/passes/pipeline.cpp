@@ -34,6 +34,7 @@ const std::vector<PassInfo>& pipeline_passes() {
       {"const_fold", "constant folding", false},
       {"bn_fold", "batch-norm folding into conv (inference)", false},
       {"dce", "dead-code elimination", false},
+      {"remat", "recompute cheap activations in backward (training)", true},
       {"fusion", "fused kernels: conv, batchnorm, elementwise, optimizer", true},
       {"layout", "layout assignment: values that must be plain", true},
       {"inplace", "in-place reuse of last-use inputs", true},
@@ -71,6 +72,7 @@ bool run_pass(const std::string& name, ir::Graph& g, Mode mode) {
   if (name == "cse") return cse(g);
   if (name == "const_fold") return const_fold(g);
   if (name == "bn_fold") return mode == Mode::Eval && bn_fold(g);
+  if (name == "remat") return mode == Mode::Train && remat(g);
   if (name == "fusion") return fuse(g);
   if (name == "layout") return assign_layouts(g);
   if (name == "inplace") return mark_inplace(g);

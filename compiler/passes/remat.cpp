@@ -1,0 +1,180 @@
+// Rematerialization for training graphs (see pass.h). The backward pass is
+// every node placed after the loss: autodiff appends it there and later passes
+// keep the order stably.
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "compiler/passes/pass.h"
+
+namespace acnn::passes {
+
+namespace {
+
+using ir::NodeId;
+using ir::OpKind;
+using ir::ValueId;
+
+// A node remat() adds: it runs right before the node at `anchor` (an
+// original position); `phase` orders the clones anchored at one place
+// (a relu recomputation before the slices that read it).
+struct Clone {
+  NodeId id;
+  NodeId anchor;
+  int phase;
+};
+
+class Remat {
+ public:
+  explicit Remat(ir::Graph& g) : g_(g), users_(g.users()), pinned_(g.num_values(), false) {
+    for (const auto& [name, v] : g.outputs) pinned_[v] = true;
+    for (const ir::StateUpdate& u : g.updates) pinned_[u.target] = pinned_[u.value] = true;
+  }
+
+  bool run() {
+    ValueId loss = g_.output("loss");
+    if (loss == ir::kNoValue) return false;
+    backward_from_ = g_.value(loss).producer + 1;
+    const NodeId original = static_cast<NodeId>(g_.num_nodes());
+    // Slices first: the relu recomputation below then serves their clones too.
+    for (NodeId i = 0; i < original; ++i)
+      if (!g_.node(i).dead && g_.node(i).op == OpKind::Slice) remat_slice(i);
+    for (NodeId i = 0; i < original; ++i)
+      if (!g_.node(i).dead && g_.node(i).op == OpKind::Relu) remat_bn_relu(i);
+    if (clones_.empty()) return false;
+    reorder(original);
+    return true;
+  }
+
+ private:
+  bool late(NodeId user) const { return anchor_of(user) >= backward_from_; }
+  NodeId anchor_of(NodeId n) const {
+    auto it = clone_anchor_.find(n);
+    return it == clone_anchor_.end() ? n : it->second;
+  }
+  int phase_of(NodeId n) const {
+    auto it = clone_phase_.find(n);
+    return it == clone_phase_.end() ? 2 : it->second;
+  }
+
+  // Feature maps (N, C, spatial...) with more than one position: pooled
+  // vectors (SE/SK attention) are too small to be worth a kernel launch.
+  bool worth_it(ValueId v) const {
+    const Shape& s = g_.type(v).shape;
+    int64_t positions = 1;
+    for (size_t i = 2; i < s.size(); ++i) positions *= s[i];
+    return s.size() >= 3 && positions > 1;
+  }
+
+  // The users of v in the backward pass, and whether any reads it before.
+  std::vector<NodeId> late_users(ValueId v, bool* early) const {
+    std::vector<NodeId> r;
+    *early = false;
+    for (NodeId u : users_[v]) {
+      if (late(u)) r.push_back(u);
+      else *early = true;
+    }
+    return r;
+  }
+  // Where the first of `users` runs: the smallest (anchor, phase).
+  std::pair<NodeId, int> first_of(const std::vector<NodeId>& users) const {
+    std::pair<NodeId, int> best{static_cast<NodeId>(g_.num_nodes()) + 1, 0};
+    for (NodeId u : users) best = std::min(best, std::make_pair(anchor_of(u), phase_of(u)));
+    return best;
+  }
+  // Whether value v is kept (read) at or after position `at` anyway.
+  bool kept_until(ValueId v, NodeId at) const {
+    for (NodeId u : users_[v])
+      if (anchor_of(u) >= at) return true;
+    return false;
+  }
+
+  NodeId add_clone(const ir::Node& like, OpKind op, std::vector<ValueId> inputs, const ir::ValueType& type,
+                   NodeId anchor, int phase) {
+    NodeId id = g_.add_node(op, inputs, {type}, like.attrs, like.scope, like.loc);
+    clones_.push_back({id, anchor, phase});
+    clone_anchor_[id] = anchor;
+    clone_phase_[id] = phase;
+    users_.resize(g_.num_values());
+    for (ValueId in : inputs) users_[in].push_back(id);
+    return id;
+  }
+
+  // Points the `users` of `from` at `to` (and keeps users_ current).
+  void redirect(ValueId from, ValueId to, const std::vector<NodeId>& users) {
+    for (NodeId u : users) {
+      for (ValueId& in : g_.node(u).inputs)
+        if (in == from) in = to;
+      auto& fu = users_[from];
+      fu.erase(std::remove(fu.begin(), fu.end(), u), fu.end());
+      users_[to].push_back(u);
+    }
+  }
+
+  // s = slice(x) read by forward and backward nodes: a copy of part of x,
+  // recomputed for the backward readers when x is kept until then anyway.
+  void remat_slice(NodeId id) {
+    const ir::Node& n = g_.node(id);
+    ValueId s = n.outputs[0], x = n.inputs[0];
+    bool early = false;
+    std::vector<NodeId> late = late_users(s, &early);
+    if (pinned_[s] || !worth_it(s) || !early || late.empty()) return;
+    NodeId at = first_of(late).first;
+    if (!kept_until(x, at)) return;
+    ir::Node copy = n;
+    NodeId c = add_clone(copy, OpKind::Slice, {x}, g_.type(s), at, 1);
+    redirect(s, g_.node(c).outputs[0], late);
+  }
+
+  // r = relu(y), (y, mean, var) = batch_norm_train(x, gamma, beta), y read
+  // only by the relu: the backward pass keeps x, mean and var for the batch
+  // norm's gradient, so r is recomputed from them (batch_norm_infer + relu)
+  // right before its first backward reader instead of being kept.
+  void remat_bn_relu(NodeId id) {
+    const ir::Node& relu = g_.node(id);
+    ValueId r = relu.outputs[0], y = relu.inputs[0];
+    const ir::Node& bn = g_.producer(y);
+    if (bn.op != OpKind::BatchNormTrain || bn.outputs[0] != y || users_[y].size() != 1) return;
+    bool early = false;
+    std::vector<NodeId> late = late_users(r, &early);
+    if (pinned_[r] || !worth_it(r) || !early || late.empty()) return;
+    auto [at, phase] = first_of(late);
+    ValueId x = bn.inputs[0], mean = bn.outputs[1], var = bn.outputs[2];
+    if (!kept_until(x, at) || !kept_until(mean, at) || !kept_until(var, at)) return;
+    ir::Node bn_copy = bn, relu_copy = relu;
+    std::vector<ValueId> bn_in = {x, bn.inputs[1], bn.inputs[2], mean, var};
+    NodeId b = add_clone(bn_copy, OpKind::BatchNormInfer, bn_in, g_.type(y), at, 0);
+    NodeId c = add_clone(relu_copy, OpKind::Relu, {g_.node(b).outputs[0]}, g_.type(r), at, 0);
+    redirect(r, g_.node(c).outputs[0], late);
+  }
+
+  // Original nodes keep their order; each clone runs right before its anchor.
+  void reorder(NodeId original) {
+    std::stable_sort(clones_.begin(), clones_.end(), [](const Clone& a, const Clone& b) {
+      return std::tie(a.anchor, a.phase) < std::tie(b.anchor, b.phase);
+    });
+    std::vector<NodeId> order;
+    order.reserve(g_.num_nodes());
+    size_t k = 0;
+    for (NodeId i = 0; i < original; ++i) {
+      for (; k < clones_.size() && clones_[k].anchor == i; ++k) order.push_back(clones_[k].id);
+      order.push_back(i);
+    }
+    for (; k < clones_.size(); ++k) order.push_back(clones_[k].id);
+    g_.reorder(order);
+  }
+
+  ir::Graph& g_;
+  std::vector<std::vector<NodeId>> users_;
+  std::vector<bool> pinned_;
+  NodeId backward_from_ = 0;
+  std::vector<Clone> clones_;
+  std::map<NodeId, NodeId> clone_anchor_;
+  std::map<NodeId, int> clone_phase_;
+};
+
+}  // namespace
+
+bool remat(ir::Graph& g) { return Remat(g).run(); }
+
+}  // namespace acnn::passes
