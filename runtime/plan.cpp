@@ -1,5 +1,3 @@
-#include <cstdio>
-#include <cstdlib>
 #include "runtime/plan.h"
 
 #include <algorithm>
@@ -92,12 +90,6 @@ std::vector<Plan::LiveGroup> Plan::live_at_peak(const ir::Graph& g) const {
     const ir::Node& n = g.producer(s.value);
     std::string what = converted[i] ? "reorder" : ir::op_name(n.op);
     if (!converted[i] && n.op == ir::OpKind::Fused) what += " " + n.attrs.s("kind") + ": " + n.attrs.s("label");
-    if (std::getenv("DIAG_LIVE")) {
-      std::string us;
-      static auto users = g.users();
-      for (ir::NodeId u : users[s.value]) us += std::string(" ") + ir::op_name(g.node(u).op) + (g.node(u).op == ir::OpKind::Fused ? ":" + g.node(u).attrs.s("label") : "");
-      std::fprintf(stderr, "LIVE %s | %s | %s | %zu |%s\n", what.c_str(), n.scope.c_str(), type_str(s.type.dtype, s.type.shape).c_str(), s.bytes, us.c_str());
-    }
     LiveGroup& grp = groups[what];
     grp.producer = what;
     ++grp.count;

@@ -1,5 +1,5 @@
-// The graph passes one by one (CSE, constant folding, BN folding, fusion
-// kinds, layout and in-place marking), the pipeline's options, the plan-only
+// The graph passes one by one (CSE, constant folding, BN folding,
+// rematerialization, fusion kinds, layout and in-place marking), the pipeline's options, the plan-only
 // executor and the executor's in-place reuse.
 #include <cmath>
 #include <sstream>
@@ -213,6 +213,61 @@ TEST_CASE("in-place marks reach the planner, which reuses buffers without changi
   ExecContext ctx;
   std::map<std::string, Tensor> feeds{{"x", ramp({2, 8, 4, 4})}};
   CHECK(max_diff(reuse.run(feeds, ctx)["y"], plain.run(feeds, ctx)["y"]) == 0);
+}
+
+TEST_CASE("remat recomputes ReLU(BN) outputs and SK slices in backward: same step, smaller peak", "[unit]") {
+  auto fwd = forward_of(kBlock, 4);
+  TrainGraphOptions go;
+  go.classes = 3;
+  auto train = build_train_graph(*fwd, go);
+  auto before = train->clone(), after = train->clone();
+  REQUIRE(passes::remat(*after));
+  CHECK(ir::verify(*after).empty());
+  CHECK(!passes::remat(*build_eval_graph(*fwd, false)));  // no loss, no backward pass
+  // conv1 -> bn1 -> relu and the SK unit's conv -> bn -> relu -> two slices;
+  // the attention's pooled BN -> relu ([4, C, 1, 1]) is not worth a kernel.
+  CHECK(count_op(*after, OpKind::BatchNormInfer) == count_op(*before, OpKind::BatchNormInfer) + 2);
+  CHECK(count_op(*after, OpKind::Slice) == count_op(*before, OpKind::Slice) + 2);
+  // No forward ReLU(BN) output of a feature map is read after the loss.
+  const ir::NodeId loss = after->value(after->output("loss")).producer;
+  auto users = after->users();
+  for (ir::NodeId i = 0; i < loss; ++i) {
+    const ir::Node& n = after->node(i);
+    if (n.op != OpKind::Relu || after->producer(n.inputs[0]).op != OpKind::BatchNormTrain) continue;
+    if (after->type(n.outputs[0]).shape[2] == 1) continue;
+    for (ir::NodeId u : users[n.outputs[0]]) CHECK(u < loss);
+  }
+  // Each recomputation runs right before what reads it.
+  for (ir::NodeId i = 0; i < static_cast<ir::NodeId>(after->num_nodes()); ++i)
+    if (after->node(i).op == OpKind::BatchNormInfer) {
+      CHECK(i > loss);
+      CHECK(users[after->node(i).outputs[0]] == std::vector<ir::NodeId>{i + 1});
+    }
+  // Bit for bit the same step on the reference interpreter.
+  std::map<std::string, Tensor> feeds{{"image", ramp({4, 8, 8, 8})}};
+  Tensor labels(DType::I32, {4});
+  for (int64_t i = 0; i < 4; ++i) labels.set(i, static_cast<double>(i % 3));
+  feeds["labels"] = labels;
+  ExecContext ctx;
+  ctx.scalars = {{"lr", 0.1f}};
+  InterpreterResult a = interpret(*before, feeds, ctx), b = interpret(*after, feeds, ctx);
+  CHECK(max_diff(a.outputs["loss"], b.outputs["loss"]) == 0);
+  REQUIRE(a.updated_state.size() == b.updated_state.size());
+  for (const auto& [name, t] : a.updated_state) {
+    INFO(name);
+    CHECK(max_diff(t, b.updated_state.at(name)) == 0);
+  }
+  // And the optimized plan keeps fewer bytes live at its peak.
+  auto peak = [&](bool with_remat) {
+    auto g = train->clone();
+    passes::PipelineOptions po;
+    if (!with_remat) po.disabled = {"remat"};
+    passes::run_pipeline(*g, po);
+    ExecutorOptions eo;
+    eo.plan_only = true;
+    return Executor(*g, eo).plan().live_peak_bytes();
+  };
+  CHECK(peak(true) < peak(false));
 }
 
 TEST_CASE("a plan-only executor reports the plan without allocating or running", "[unit]") {
