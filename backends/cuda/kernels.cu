@@ -324,6 +324,20 @@ __global__ void max_pool_kernel(const T* x, T* y, int8_t* argmax, PoolGeom g) {
   }
 }
 
+// Calls f(oh, ow, hs, ws) for every output window (oh, ow), starting at input
+// row hs and column ws, that covers input position (h, w).
+template <class F>
+__device__ __forceinline__ void for_each_window_over(const PoolGeom& g, int64_t h, int64_t w, F f) {
+  const int64_t oh0 = max(int64_t{0}, (h + g.pt - g.kh + g.sh) / g.sh), oh1 = min(g.OH - 1, (h + g.pt) / g.sh);
+  const int64_t ow0 = max(int64_t{0}, (w + g.pl - g.kw + g.sw) / g.sw), ow1 = min(g.OW - 1, (w + g.pl) / g.sw);
+  for (int64_t oh = oh0; oh <= oh1; ++oh)
+    for (int64_t ow = ow0; ow <= ow1; ++ow) {
+      const int64_t hs = oh * g.sh - g.pt, ws = ow * g.sw - g.pl;
+      if (h < hs || h >= hs + g.kh || w < ws || w >= ws + g.kw) continue;
+      f(oh, ow, hs, ws);
+    }
+}
+
 // Gathers, for each input position, the gradient of every window whose
 // first maximum it is.
 template <class T>
@@ -332,23 +346,18 @@ __global__ void max_pool_backward_kernel(const T* dy, const T* x, const int8_t* 
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     Pos p = pos_of(i, g.C, g.H, g.W, g.nhwc);
-    const int64_t oh0 = max(int64_t{0}, (p.h + g.pt - g.kh + g.sh) / g.sh), oh1 = min(g.OH - 1, (p.h + g.pt) / g.sh);
-    const int64_t ow0 = max(int64_t{0}, (p.w + g.pl - g.kw + g.sw) / g.sw), ow1 = min(g.OW - 1, (p.w + g.pl) / g.sw);
     float acc = 0.f;
-    for (int64_t oh = oh0; oh <= oh1; ++oh)
-      for (int64_t ow = ow0; ow <= ow1; ++ow) {
-        const int64_t hs = oh * g.sh - g.pt, ws = ow * g.sw - g.pl;
-        if (p.h < hs || p.h >= hs + g.kh || p.w < ws || p.w >= ws + g.kw) continue;
-        const int64_t o = off_of(p.n, p.c, oh, ow, g.C, g.OH, g.OW, g.nhwc);
-        int a;
-        if (argmax) {
-          a = argmax[o];
-        } else {
-          float v;
-          a = window_argmax(x, g, p.n, p.c, oh, ow, &v);
-        }
-        if (a == (p.h - hs) * g.kw + (p.w - ws)) acc += ld(dy, o);
+    for_each_window_over(g, p.h, p.w, [&](int64_t oh, int64_t ow, int64_t hs, int64_t ws) {
+      const int64_t o = off_of(p.n, p.c, oh, ow, g.C, g.OH, g.OW, g.nhwc);
+      int a;
+      if (argmax) {
+        a = argmax[o];
+      } else {
+        float v;
+        a = window_argmax(x, g, p.n, p.c, oh, ow, &v);
       }
+      if (a == (p.h - hs) * g.kw + (p.w - ws)) acc += ld(dy, o);
+    });
     st(dx, i, acc);
   }
 }
@@ -380,15 +389,10 @@ __global__ void avg_pool_backward_kernel(const T* dy, T* dx, PoolGeom g) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     Pos p = pos_of(i, g.C, g.H, g.W, g.nhwc);
-    const int64_t oh0 = max(int64_t{0}, (p.h + g.pt - g.kh + g.sh) / g.sh), oh1 = min(g.OH - 1, (p.h + g.pt) / g.sh);
-    const int64_t ow0 = max(int64_t{0}, (p.w + g.pl - g.kw + g.sw) / g.sw), ow1 = min(g.OW - 1, (p.w + g.pl) / g.sw);
     float acc = 0.f;
-    for (int64_t oh = oh0; oh <= oh1; ++oh)
-      for (int64_t ow = ow0; ow <= ow1; ++ow) {
-        const int64_t hs = oh * g.sh - g.pt, ws = ow * g.sw - g.pl;
-        if (p.h < hs || p.h >= hs + g.kh || p.w < ws || p.w >= ws + g.kw) continue;
-        acc += ld(dy, off_of(p.n, p.c, oh, ow, g.C, g.OH, g.OW, g.nhwc)) / pool_count(g, oh, ow);
-      }
+    for_each_window_over(g, p.h, p.w, [&](int64_t oh, int64_t ow, int64_t, int64_t) {
+      acc += ld(dy, off_of(p.n, p.c, oh, ow, g.C, g.OH, g.OW, g.nhwc)) / pool_count(g, oh, ow);
+    });
     st(dx, i, acc);
   }
 }

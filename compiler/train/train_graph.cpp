@@ -1,5 +1,6 @@
 #include "compiler/train/train_graph.h"
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 #include <stdexcept>
@@ -59,6 +60,31 @@ ValueId logits_of(const ir::Graph& g, int64_t classes) {
     throw std::invalid_argument("the network has " + std::to_string(s[1]) + " outputs but the recipe's data set has " +
                                 std::to_string(classes) + " classes; set the network's classes to match");
   return logits;
+}
+
+// Runs an inlined distillation teacher (nodes scoped "teacher.") before the
+// student's forward pass rather than after it: its activations are needed
+// by nothing else, so they come and go before the student's saved ones
+// accumulate, and the step's peak memory is the student's alone. The teacher
+// goes right after the last node it reads from outside (the input, or the
+// mixed batch); everything after keeps its order.
+void schedule_teacher_first(ir::Graph& g) {
+  auto is_teacher = [&](ir::NodeId i) { return g.node(i).scope.rfind("teacher.", 0) == 0; };
+  const ir::NodeId n = static_cast<ir::NodeId>(g.num_nodes());
+  ir::NodeId after = -1;
+  for (ir::NodeId i = 0; i < n; ++i)
+    if (is_teacher(i))
+      for (ValueId v : g.node(i).inputs)
+        if (!is_teacher(g.value(v).producer)) after = std::max(after, g.value(v).producer);
+  std::vector<ir::NodeId> order;
+  order.reserve(n);
+  for (ir::NodeId i = 0; i <= after; ++i)
+    if (!is_teacher(i)) order.push_back(i);
+  for (ir::NodeId i = 0; i < n; ++i)
+    if (is_teacher(i)) order.push_back(i);
+  for (ir::NodeId i = after + 1; i < n; ++i)
+    if (!is_teacher(i)) order.push_back(i);
+  g.reorder(order);
 }
 
 // Mean softmax cross entropy of logits against probability targets.
@@ -176,6 +202,7 @@ std::unique_ptr<ir::Graph> build_train_graph(const ir::Graph& forward, const Tra
   g->outputs.push_back({"logits", logits});
   g->toposort();
   passes::dce(*g);
+  if (opts.distill && opts.teacher) schedule_teacher_first(*g);
   if (opts.timer) {
     opts.timer->add("train graph", std::chrono::duration<double>(clock::now() - t_start).count() - autodiff_s);
     opts.timer->add("autodiff", autodiff_s);

@@ -18,6 +18,7 @@
 #include "compiler/train/train_graph.h"
 #include "runtime/interpreter.h"
 #include "tests/catch.h"
+#include "tests/graph_test_util.h"
 #include "tests/ops/cuda_cases.h"
 #include "tests/ops/cuda_sim.h"
 #include "tests/ops/parity.h"
@@ -242,29 +243,6 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
   return res;
 }
 
-std::unique_ptr<ir::Graph> model_train_graph(const std::string& file, int64_t batch) {
-  ModelFile mf;
-  REQUIRE(mf.load(std::string(ACNN_SOURCE_DIR) + "/models/" + file));
-  auto fwd = mf.build(batch);
-  REQUIRE(fwd);
-  TrainGraphOptions o = TrainGraphOptions::from(recipe_from_value(*mf.recipe()));
-  o.distill = false;
-  return build_train_graph(*fwd, o);
-}
-
-std::map<std::string, Tensor> random_feeds(const ir::Graph& g, int64_t classes) {
-  std::map<std::string, Tensor> f;
-  for (const ir::Node& n : g.nodes()) {
-    if (n.dead || n.op != ir::OpKind::Input) continue;
-    const ir::ValueType& t = g.type(n.outputs[0]);
-    Tensor x(t.dtype, t.shape);
-    for (int64_t i = 0; i < x.numel(); ++i)
-      x.set(i, t.dtype == DType::I32 ? static_cast<double>(i % classes) : 2.0 * uniform01(counter_hash(5, 0, 9, i)) - 1.0);
-    f[n.attrs.s("name")] = x;
-  }
-  return f;
-}
-
 }  // namespace
 
 #define REQUIRE_HOST_COMPILER()                   \
@@ -294,12 +272,12 @@ TEST_CASE("CUDA codegen on the host: every op's generated kernels match the refe
 
 TEST_CASE("CUDA codegen on the host: a Fashion training step's generated kernels match the reference", "[unit]") {
   REQUIRE_HOST_COMPILER();
-  auto g = model_train_graph("fashion/assemble.acnn", 2);
+  auto g = test::model_train_graph("fashion/assemble.acnn", 2);
   ExecContext ctx;
   ctx.seed = 1;
   ctx.step = 4;
   ctx.scalars = {{"lr", 0.1f}, {"dropblock_keep", 0.9f}, {"mixup_lambda", 0.7f}};
-  auto feeds = random_feeds(*g, 10);
+  auto feeds = test::input_feeds(*g, 10, 5);
   for (Precision p : {Precision::FP32, Precision::BF16}) {
     INFO("precision " << static_cast<int>(p));
     DevicePlan d = plan_device(*g, p);

@@ -18,38 +18,12 @@
 #include "compiler/train/train_graph.h"
 #include "runtime/interpreter.h"
 #include "tests/catch.h"
+#include "tests/graph_test_util.h"
 
 using namespace acnn;
 using namespace acnn::cuda;
 
 namespace {
-
-std::string model_path(const std::string& rel) { return std::string(ACNN_SOURCE_DIR) + "/models/" + rel; }
-
-std::unique_ptr<ir::Graph> train_graph_of(const std::string& file, int64_t batch, Recipe* recipe_out = nullptr) {
-  ModelFile mf;
-  REQUIRE(mf.load(model_path(file)));
-  auto fwd = mf.build(batch);
-  REQUIRE(fwd);
-  Recipe r = recipe_from_value(*mf.recipe());
-  if (recipe_out) *recipe_out = r;
-  TrainGraphOptions o = TrainGraphOptions::from(r);
-  o.distill = false;
-  return build_train_graph(*fwd, o);
-}
-
-std::map<std::string, Tensor> feeds_for(const ir::Graph& g, int64_t classes) {
-  std::map<std::string, Tensor> f;
-  for (const ir::Node& n : g.nodes()) {
-    if (n.dead || n.op != ir::OpKind::Input) continue;
-    const ir::ValueType& t = g.type(n.outputs[0]);
-    Tensor x(t.dtype, t.shape);
-    for (int64_t i = 0; i < x.numel(); ++i)
-      x.set(i, t.dtype == DType::I32 ? static_cast<double>(i % classes) : 2.0 * uniform01(counter_hash(7, 0, 3, i)) - 1.0);
-    f[n.attrs.s("name")] = x;
-  }
-  return f;
-}
 
 double max_rel_diff(const Tensor& a, const Tensor& b) {
   double scale = 1e-6, worst = 0;
@@ -139,11 +113,11 @@ std::unique_ptr<ir::Graph> to_f64(const ir::Graph& g) {
 // is compared in f64, where rounding stays far from a ReLU's kink and the
 // rewrites must keep every gradient to rounding.
 void check_lowered_training_step(const std::string& model) {
-  auto g = train_graph_of(model, 4);
+  auto g = test::model_train_graph(model, 4);
   DevicePlan d = plan_device(*g, Precision::FP32);
   CHECK(d.rewrites > 0);
   CHECK(ir::verify(*d.graph).empty());
-  auto feeds = feeds_for(*g, 10);
+  auto feeds = test::input_feeds(*g, 10, 7);
   ExecContext ctx;
   ctx.seed = 3;
   ctx.step = 1;
@@ -158,7 +132,7 @@ void check_lowered_training_step(const std::string& model) {
   expand_fused(*l64);
   CHECK(lower_for_device(*l64) == d.rewrites);
   CHECK(ir::verify(*l64).empty());
-  feeds = feeds_for(*g64, 10);
+  feeds = test::input_feeds(*g64, 10, 7);
   a = interpret(*g64, feeds, ctx), b = interpret(*l64, feeds, ctx);
   CHECK(max_rel_diff(a.outputs.at("loss"), b.outputs.at("loss")) < 1e-12);
   CHECK(max_rel_diff(a.outputs.at("logits"), b.outputs.at("logits")) < 1e-12);
@@ -208,14 +182,14 @@ TEST_CASE("CUDA lowering: asymmetric conv padding and conv bias become pads and 
   }
   CHECK(convs_with_bias == 0);
   CHECK(asym == 0);
-  std::map<std::string, Tensor> feeds = feeds_for(g, 1);
+  std::map<std::string, Tensor> feeds = test::input_feeds(g, 1, 7);
   ExecContext ctx;
   auto ra = interpret(g, feeds, ctx), rb = interpret(*d.graph, feeds, ctx);
   for (const char* o : {"loss", "dw", "db"}) CHECK(max_rel_diff(ra.outputs.at(o), rb.outputs.at(o)) < 1e-5);
 }
 
 TEST_CASE("CUDA lowering: mixed precision stores activations in bf16 and state in fp32", "[unit]") {
-  auto g = train_graph_of("fashion/baseline.acnn", 8);
+  auto g = test::model_train_graph("fashion/baseline.acnn", 8);
   DevicePlan d = plan_device(*g, Precision::BF16);
   const ir::Graph& lg = *d.graph;
   CHECK(d.formats.activations > 10);
@@ -250,7 +224,7 @@ TEST_CASE("CUDA lowering: mixed precision stores activations in bf16 and state i
 }
 
 TEST_CASE("CUDA lowering: units cover every needed node; the optimizer is one multi-tensor launch", "[unit]") {
-  auto g = train_graph_of("fashion/assemble.acnn", 8);
+  auto g = test::model_train_graph("fashion/assemble.acnn", 8);
   DevicePlan d = plan_device(*g, Precision::BF16);
   const ir::Graph& lg = *d.graph;
   int regions = 0, groups = 0, optimizer_members = 0, nodes = 0;
@@ -286,7 +260,7 @@ TEST_CASE("CUDA codegen: every generated kernel of the models compiles with NVRT
   for (const Run& run : {Run{"fashion/assemble.acnn", {Precision::FP32, Precision::BF16, Precision::FP16}},
                          Run{"resnet50.acnn", {Precision::BF16}}}) {
     const char* file = run.file;
-    auto g = train_graph_of(file, 2);
+    auto g = test::model_train_graph(file, 2);
     for (Precision p : run.precisions) {
       DevicePlan d = plan_device(*g, p);
       int kernels = 0;

@@ -323,6 +323,17 @@ TEST_CASE("an in-graph distillation teacher fuses as inference code inside the t
   auto fused = train->clone();
   optimize(*fused, passes::Mode::Train);
   CHECK(kinds_of(*fused)["conv"] > 0);  // the teacher's conv -> bn_infer -> relu chains
+  // The teacher runs before the student's forward pass, so its activations
+  // are gone before the student's saved ones pile up.
+  ir::NodeId last_teacher = -1, first_student_conv = static_cast<ir::NodeId>(fused->num_nodes());
+  for (ir::NodeId i = 0; i < static_cast<ir::NodeId>(fused->num_nodes()); ++i) {
+    const ir::Node& n = fused->node(i);
+    if (n.scope == "teacher" || n.scope.rfind("teacher.", 0) == 0) last_teacher = i;  // fused: common scope
+    else if (n.op == ir::OpKind::Conv2d || (n.op == ir::OpKind::Fused && n.attrs.s("kind") == "conv"))
+      first_student_conv = std::min(first_student_conv, i);
+  }
+  CHECK(last_teacher >= 0);
+  CHECK(last_teacher < first_student_conv);
   auto feeds = feeds_for(*train, 10);
   ExecContext ctx = context(true);
   compare(interpret(*train, feeds, ctx), interpret(*fused, feeds, ctx), 1e-6);

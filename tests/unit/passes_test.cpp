@@ -13,10 +13,12 @@
 #include "runtime/executor.h"
 #include "runtime/interpreter.h"
 #include "tests/catch.h"
+#include "tests/graph_test_util.h"
 
 using namespace acnn;
 using ir::OpKind;
 using ir::ValueId;
+using test::forward_of;
 
 namespace {
 
@@ -43,14 +45,6 @@ double max_diff(const Tensor& a, const Tensor& b) {
   double d = 0;
   for (int64_t i = 0; i < a.numel(); ++i) d = std::max(d, std::fabs(a.at(i) - b.at(i)));
   return d;
-}
-
-std::unique_ptr<ir::Graph> forward_of(const std::string& text, int64_t batch) {
-  ModelFile mf;
-  REQUIRE(mf.load_text("net.acnn", text));
-  auto g = mf.build(batch);
-  REQUIRE(g);
-  return g;
 }
 
 const char* kBlock = R"(

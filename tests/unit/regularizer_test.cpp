@@ -13,18 +13,14 @@
 #include "compiler/train/train_graph.h"
 #include "runtime/interpreter.h"
 #include "tests/catch.h"
+#include "tests/graph_test_util.h"
 
 using namespace acnn;
+using test::forward_of;
+using test::kTinyNet;
+using test::tiny_batch;
 
 namespace {
-
-std::unique_ptr<ir::Graph> graph_of(const std::string& text, int64_t batch) {
-  ModelFile mf;
-  REQUIRE(mf.load_text("net.acnn", text));
-  auto g = mf.build(batch);
-  REQUIRE(g);
-  return g;
-}
 
 std::string dropblock_net(int channels, int size, int block, double gamma_scale) {
   return "import \"dropblock\"\nnetwork net() {\n  input image: f32[N, " + std::to_string(channels) + ", " +
@@ -83,23 +79,6 @@ DropStats run_dropblock(const ir::Graph& g, int channels, int size, float keep, 
   return st;
 }
 
-const char* kTiny = R"(
-network net() {
-  input image: f32[N, 2, 6, 6]
-  c = conv_bn(image, 4, 3, zero_init: true) as "stem"
-  fc = linear(flatten(global_avg_pool(c)), 3)
-  return fc
-}
-model = net()
-)";
-
-std::map<std::string, Tensor> batch_feeds(int64_t n, uint64_t seed, int label_offset = 0) {
-  Tensor x(DType::F32, {n, 2, 6, 6}), y(DType::I32, {n});
-  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, 2.0 * uniform01(counter_hash(seed, 0, 1, i)) - 1.0);
-  for (int64_t i = 0; i < n; ++i) y.set(i, static_cast<double>((i + label_offset) % 3));
-  return {{"image", x}, {"labels", y}};
-}
-
 // log softmax of row i of [n, k] logits, divided by T first.
 std::vector<double> log_softmax(const Tensor& logits, int64_t i, double T = 1.0) {
   int64_t k = logits.dim(1);
@@ -128,7 +107,7 @@ double cross_entropy(const std::vector<double>& target, const std::vector<double
 
 TEST_CASE("DropBlock drops 1 - keep of the units in blocks shared by the batch, and rescales", "[unit]") {
   const int C = 32, H = 56, B = 7;
-  auto g = graph_of(dropblock_net(C, H, B, 1.0), 2);
+  auto g = forward_of(dropblock_net(C, H, B, 1.0), 2);
   passes::lower_mode(*g, passes::Mode::Train);
   const double keep = 0.9;
   // The reference implementation's seed probability.
@@ -143,7 +122,7 @@ TEST_CASE("DropBlock drops 1 - keep of the units in blocks shared by the batch, 
   CHECK(st.max_scale_err < 1e-4);
 
   // The stage-3 gamma scale of the paper drops about a quarter as much.
-  auto g3 = graph_of(dropblock_net(C, H, B, 0.25), 2);
+  auto g3 = forward_of(dropblock_net(C, H, B, 0.25), 2);
   passes::lower_mode(*g3, passes::Mode::Train);
   DropStats st3 = run_dropblock(*g3, C, H, static_cast<float>(keep), 20, true);
   INFO("gamma scale 0.25: " << st3.dropped);
@@ -153,7 +132,7 @@ TEST_CASE("DropBlock drops 1 - keep of the units in blocks shared by the batch, 
 TEST_CASE("DropBlock with a block as large as the map drops whole channels", "[unit]") {
   // 5x5 maps and block 7: the block is clamped to 5, one seed per channel,
   // gamma = 1 - keep.
-  auto g = graph_of(dropblock_net(64, 5, 7, 1.0), 2);
+  auto g = forward_of(dropblock_net(64, 5, 7, 1.0), 2);
   passes::lower_mode(*g, passes::Mode::Train);
   DropStats st = run_dropblock(*g, 64, 5, 0.75f, 40, true);
   INFO("drop rate " << st.dropped);
@@ -162,13 +141,13 @@ TEST_CASE("DropBlock with a block as large as the map drops whole channels", "[u
 }
 
 TEST_CASE("DropBlock is the identity at inference and at keep = 1", "[unit]") {
-  auto train = graph_of(dropblock_net(8, 20, 7, 1.0), 2);
+  auto train = forward_of(dropblock_net(8, 20, 7, 1.0), 2);
   passes::lower_mode(*train, passes::Mode::Train);
   DropStats at_one = run_dropblock(*train, 8, 20, 1.0f, 5, true);
   CHECK(at_one.dropped == 0.0);
   CHECK(at_one.max_scale_err == 0.0);
   // Inference: even with a low keep probability nothing is dropped or scaled.
-  auto eval = graph_of(dropblock_net(8, 20, 7, 1.0), 2);
+  auto eval = forward_of(dropblock_net(8, 20, 7, 1.0), 2);
   passes::lower_mode(*eval, passes::Mode::Eval);
   DropStats inf = run_dropblock(*eval, 8, 20, 0.5f, 3, false);
   CHECK(inf.dropped == 0.0);
@@ -179,7 +158,7 @@ TEST_CASE("DropBlock is the identity at inference and at keep = 1", "[unit]") {
 }
 
 TEST_CASE("label smoothing targets: the loss is CE against (1 - eps) onehot + eps / K", "[unit]") {
-  auto fwd = graph_of(kTiny, 4);
+  auto fwd = forward_of(kTinyNet, 4);
   for (double eps : {0.0, 0.1, 0.3}) {
     TrainGraphOptions o;
     o.classes = 3;
@@ -188,7 +167,7 @@ TEST_CASE("label smoothing targets: the loss is CE against (1 - eps) onehot + ep
     auto g = build_train_graph(*fwd, o);
     ExecContext ctx;
     ctx.scalars = {{"lr", 0.0f}};
-    auto feeds = batch_feeds(4, 7);
+    auto feeds = tiny_batch(4, 7);
     InterpreterResult r = interpret(*g, feeds, ctx);
     const Tensor& logits = r.outputs.at("logits");
     double expected = 0;
@@ -201,7 +180,7 @@ TEST_CASE("label smoothing targets: the loss is CE against (1 - eps) onehot + ep
 }
 
 TEST_CASE("mixup blends images and smoothed targets with lambda inside the graph", "[unit]") {
-  auto fwd = graph_of(kTiny, 4);
+  auto fwd = forward_of(kTinyNet, 4);
   TrainGraphOptions o;
   o.classes = 3;
   o.label_smoothing = 0.1;
@@ -214,7 +193,7 @@ TEST_CASE("mixup blends images and smoothed targets with lambda inside the graph
   const double lambda = 0.3;
   ExecContext ctx;
   ctx.scalars = {{"lr", 0.0f}, {"mixup_lambda", static_cast<float>(lambda)}};
-  auto a = batch_feeds(4, 1), b = batch_feeds(4, 2, 1);
+  auto a = tiny_batch(4, 1), b = tiny_batch(4, 2, 1);
   std::map<std::string, Tensor> feeds = {
       {"image", a["image"]}, {"labels", a["labels"]}, {"image_b", b["image"]}, {"labels_b", b["labels"]}};
   InterpreterResult r = interpret(*g, feeds, ctx);
@@ -240,7 +219,7 @@ TEST_CASE("mixup blends images and smoothed targets with lambda inside the graph
 }
 
 TEST_CASE("distillation from precomputed logits blends the mixup partner's teacher", "[unit]") {
-  auto fwd = graph_of(kTiny, 4);
+  auto fwd = forward_of(kTinyNet, 4);
   TrainGraphOptions o;
   o.classes = 3;
   o.zero_gamma = false;
@@ -253,7 +232,7 @@ TEST_CASE("distillation from precomputed logits blends the mixup partner's teach
   const double lambda = 0.65, T = 1.5;
   ExecContext ctx;
   ctx.scalars = {{"lr", 0.0f}, {"mixup_lambda", static_cast<float>(lambda)}};
-  auto a = batch_feeds(4, 3), b = batch_feeds(4, 4, 2);
+  auto a = tiny_batch(4, 3), b = tiny_batch(4, 4, 2);
   std::map<std::string, Tensor> feeds = {
       {"image", a["image"]}, {"labels", a["labels"]}, {"image_b", b["image"]}, {"labels_b", b["labels"]}};
   InterpreterResult base = interpret(*no_kd, feeds, ctx);

@@ -9,40 +9,15 @@
 #include "compiler/train/train_graph.h"
 #include "runtime/interpreter.h"
 #include "tests/catch.h"
+#include "tests/graph_test_util.h"
 
 using namespace acnn;
-
-namespace {
-
-std::unique_ptr<ir::Graph> forward_of(const std::string& text, int64_t batch) {
-  ModelFile mf;
-  REQUIRE(mf.load_text("net.acnn", text));
-  auto g = mf.build(batch);
-  REQUIRE(g);
-  return g;
-}
-
-const char* kTiny = R"(
-network net() {
-  input image: f32[N, 2, 6, 6]
-  c = conv_bn(image, 4, 3, zero_init: true) as "stem"
-  fc = linear(flatten(global_avg_pool(c)), 3)
-  return fc
-}
-model = net()
-)";
-
-std::map<std::string, Tensor> batch_feeds(int64_t n, uint64_t seed) {
-  Tensor x(DType::F32, {n, 2, 6, 6}), y(DType::I32, {n});
-  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, 2.0 * uniform01(counter_hash(seed, 0, 1, i)) - 1.0);
-  for (int64_t i = 0; i < n; ++i) y.set(i, static_cast<double>(i % 3));
-  return {{"image", x}, {"labels", y}};
-}
-
-}  // namespace
+using test::forward_of;
+using test::kTinyNet;
+using test::tiny_batch;
 
 TEST_CASE("the training graph verifies and names its state", "[unit]") {
-  auto fwd = forward_of(kTiny, 4);
+  auto fwd = forward_of(kTinyNet, 4);
   TrainGraphOptions o;
   o.classes = 3;
   o.optimizer.momentum = 0.9;
@@ -70,7 +45,7 @@ TEST_CASE("the training graph verifies and names its state", "[unit]") {
 }
 
 TEST_CASE("one SGD step matches the update rule, with decay only on weights", "[unit]") {
-  auto fwd = forward_of(kTiny, 4);
+  auto fwd = forward_of(kTinyNet, 4);
   TrainGraphOptions o;
   o.classes = 3;
   o.optimizer.momentum = 0;
@@ -79,7 +54,7 @@ TEST_CASE("one SGD step matches the update rule, with decay only on weights", "[
   ExecContext ctx;
   ctx.seed = 3;
   ctx.scalars = {{"lr", 0.5f}, {"dropblock_keep", 1.0f}};
-  auto feeds = batch_feeds(4, 9);
+  auto feeds = tiny_batch(4, 9);
   InterpreterResult r = interpret(*g, feeds, ctx);
   // Parameters start from their initializers (same seed), so w0/b0 are the
   // values before the step.
@@ -116,7 +91,7 @@ TEST_CASE("one SGD step matches the update rule, with decay only on weights", "[
 }
 
 TEST_CASE("a tiny network overfits one batch: the loss falls", "[unit]") {
-  auto fwd = forward_of(kTiny, 6);
+  auto fwd = forward_of(kTinyNet, 6);
   TrainGraphOptions o;
   o.classes = 3;
   o.optimizer.momentum = 0.9;
@@ -125,7 +100,7 @@ TEST_CASE("a tiny network overfits one batch: the loss falls", "[unit]") {
   auto g = build_train_graph(*fwd, o);
   ExecContext ctx;
   ctx.scalars = {{"lr", 0.2f}};
-  auto feeds = batch_feeds(6, 5);
+  auto feeds = tiny_batch(6, 5);
   // Persistent tensors start from their initializers and carry over steps.
   std::map<std::string, Tensor> state;
   double first = 0, last = 0;
@@ -145,7 +120,7 @@ TEST_CASE("a tiny network overfits one batch: the loss falls", "[unit]") {
 }
 
 TEST_CASE("mixup with lambda 1 trains exactly like no mixup", "[unit]") {
-  auto fwd = forward_of(kTiny, 4);
+  auto fwd = forward_of(kTinyNet, 4);
   TrainGraphOptions plain;
   plain.classes = 3;
   plain.label_smoothing = 0.1;
@@ -157,8 +132,8 @@ TEST_CASE("mixup with lambda 1 trains exactly like no mixup", "[unit]") {
   CHECK(ir::verify(*g2).empty());
   ExecContext ctx;
   ctx.scalars = {{"lr", 0.1f}, {"mixup_lambda", 1.0f}};
-  auto feeds = batch_feeds(4, 1);
-  auto other = batch_feeds(4, 2);
+  auto feeds = tiny_batch(4, 1);
+  auto other = tiny_batch(4, 2);
   std::map<std::string, Tensor> feeds2 = feeds;
   feeds2["image_b"] = other["image"];
   Tensor lb(DType::I32, {4});
@@ -173,7 +148,7 @@ TEST_CASE("mixup with lambda 1 trains exactly like no mixup", "[unit]") {
 }
 
 TEST_CASE("distillation adds T^2 times the soft cross entropy", "[unit]") {
-  auto fwd = forward_of(kTiny, 4);
+  auto fwd = forward_of(kTinyNet, 4);
   TrainGraphOptions o;
   o.classes = 3;
   o.zero_gamma = false;
@@ -184,7 +159,7 @@ TEST_CASE("distillation adds T^2 times the soft cross entropy", "[unit]") {
   auto kd = build_train_graph(*fwd, o);
   ExecContext ctx;
   ctx.scalars = {{"lr", 0.0f}};
-  auto feeds = batch_feeds(4, 4);
+  auto feeds = tiny_batch(4, 4);
   InterpreterResult base = interpret(*plain, feeds, ctx);
   const Tensor& logits = base.outputs.at("logits");
   Tensor teacher(DType::F32, {4, 3});
