@@ -9,7 +9,7 @@
 // network (mixup and distillation are off: the teacher would dominate).
 //
 //   acnn_step_bench --model models/resnet50.acnn --mode train --batch 32 [--fused 1]
-//                   [--steps 3] [--warmup 2] [--threads 2] [--profile]
+//                   [--steps 3] [--warmup 2] [--threads 2] [--profile] [--disable remat]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include <cstring>
 #include <iostream>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -48,7 +49,7 @@ long maxrss_kb() {
 int usage() {
   std::fprintf(stderr,
                "usage: acnn_step_bench --model FILE [--mode train|eval] [--batch N] [--fused 0|1] [--steps S]\n"
-               "                       [--warmup W] [--threads T] [--profile]\n");
+               "                       [--warmup W] [--threads T] [--profile] [--disable PASS,...]\n");
   return 2;
 }
 
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
   int64_t batch = 0;
   int fused = 1, steps = 3, warmup = 2, threads = 2;
   bool profile = false;
+  std::string disabled;  // passes not to run, comma-separated (e.g. remat)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
     else if (a == "--warmup") warmup = std::stoi(next());
     else if (a == "--threads") threads = std::stoi(next());
     else if (a == "--profile") profile = true;
+    else if (a == "--disable") disabled = next();
     else return usage();
   }
   if (model.empty() || (mode != "train" && mode != "eval")) return usage();
@@ -99,6 +102,9 @@ int main(int argc, char** argv) {
   if (fused) {
     passes::PipelineOptions po;
     po.mode = mode == "train" ? passes::Mode::Train : passes::Mode::Eval;
+    std::stringstream names(disabled);
+    for (std::string name; std::getline(names, name, ',');)
+      if (!name.empty()) po.disabled.insert(name);
     opt = optimize_for_executor(*g, po, {});
   }
   ExecutorOptions eo;
