@@ -41,38 +41,40 @@ static std::string pool_out(const char* op, const Shape& x, const Attrs& a, Shap
   return "";
 }
 
-std::string infer_MaxPool2d(const std::vector<ValueType>& in, const Attrs& a, std::vector<ValueType>& out) {
+// A pooling backward op: its gradient must have the shape the forward op
+// produces from an input of shape x; the result has shape x.
+static std::string pool_backward(const char* op, const ValueType& grad, const Shape& x, const Attrs& a,
+                                 std::vector<ValueType>& out) {
   Shape r;
-  std::string err = pool_out("max_pool2d", in[0].shape, a, &r);
+  std::string err = pool_out(op, x, a, &r);
   if (!err.empty()) return err;
-  out = {ValueType{in[0].dtype, r}};
+  if (grad.shape != r) return std::string(op) + ": gradient " + str(grad) + " does not match the pooling output " + shape_str(r);
+  out = {ValueType{grad.dtype, x}};
   return "";
+}
+
+static std::string pool_forward(const char* op, const ValueType& x, const Attrs& a, std::vector<ValueType>& out) {
+  Shape r;
+  std::string err = pool_out(op, x.shape, a, &r);
+  if (!err.empty()) return err;
+  out = {ValueType{x.dtype, r}};
+  return "";
+}
+
+std::string infer_MaxPool2d(const std::vector<ValueType>& in, const Attrs& a, std::vector<ValueType>& out) {
+  return pool_forward("max_pool2d", in[0], a, out);
 }
 
 std::string infer_AvgPool2d(const std::vector<ValueType>& in, const Attrs& a, std::vector<ValueType>& out) {
-  Shape r;
-  std::string err = pool_out("avg_pool2d", in[0].shape, a, &r);
-  if (!err.empty()) return err;
-  out = {ValueType{in[0].dtype, r}};
-  return "";
+  return pool_forward("avg_pool2d", in[0], a, out);
 }
 
 std::string infer_MaxPool2dBackward(const std::vector<ValueType>& in, const Attrs& a, std::vector<ValueType>& out) {
-  Shape r;
-  std::string err = pool_out("max_pool2d_backward", in[1].shape, a, &r);
-  if (!err.empty()) return err;
-  if (in[0].shape != r) return "max_pool2d_backward: gradient " + str(in[0]) + " does not match the pooling output " + shape_str(r);
-  out = {in[1]};
-  return "";
+  return pool_backward("max_pool2d_backward", in[0], in[1].shape, a, out);
 }
 
 std::string infer_AvgPool2dBackward(const std::vector<ValueType>& in, const Attrs& a, std::vector<ValueType>& out) {
-  Shape x = a.ints("input_shape"), r;
-  std::string err = pool_out("avg_pool2d_backward", x, a, &r);
-  if (!err.empty()) return err;
-  if (in[0].shape != r) return "avg_pool2d_backward: gradient " + str(in[0]) + " does not match the pooling output " + shape_str(r);
-  out = {ValueType{in[0].dtype, x}};
-  return "";
+  return pool_backward("avg_pool2d_backward", in[0], a.ints("input_shape"), a, out);
 }
 
 static std::string upsample(const char* op, const ValueType& t, const Attrs& a, bool down, std::vector<ValueType>& out) {

@@ -55,17 +55,6 @@ ValueId blocked_positive(Case& c, ValueId x) {
   return c.b.scale(c.b.emit1(OpKind::Square, {y}), 1.0, 0.1);
 }
 
-Attrs conv_attrs(Ints stride, Ints pad, Ints dil, int64_t groups) {
-  return Attrs{{"stride", stride}, {"pad", pad}, {"dilation", dil}, {"groups", groups}};
-}
-
-struct ConvGeom {
-  std::string name;
-  Shape x, w;
-  Attrs a;
-  bool bias;
-};
-
 std::vector<ConvGeom> conv_geoms() {
   return {
       {"3x3 16->32 pad1 bias", {2, 16, 9, 9}, {32, 16, 3, 3}, conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1), true},
@@ -77,12 +66,6 @@ std::vector<ConvGeom> conv_geoms() {
       {"depthwise stride2", {2, 32, 8, 8}, {32, 1, 3, 3}, conv_attrs({2, 2}, {1, 1, 1, 1}, {1, 1}, 32), true},
       {"small odd channels", {2, 3, 5, 5}, {4, 3, 3, 3}, conv_attrs({1, 1}, {0, 0, 0, 0}, {1, 1}, 1), false},
   };
-}
-
-Shape conv_out(const ConvGeom& cg) {
-  std::vector<ir::ValueType> out;
-  REQUIRE(ir::op_def(OpKind::Conv2d).infer({{DType::F32, cg.x}, {DType::F32, cg.w}}, cg.a, out).empty());
-  return out[0].shape;
 }
 
 }  // namespace

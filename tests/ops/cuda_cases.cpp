@@ -18,10 +18,6 @@ namespace {
 
 std::vector<ValueId> op(Case& c, OpKind k, std::vector<ValueId> in, Attrs a = {}) { return c.b.emit(k, std::move(in), std::move(a)); }
 
-Attrs conv_attrs(Ints stride, Ints pad, Ints dil, int64_t groups) {
-  return Attrs{{"stride", stride}, {"pad", pad}, {"dilation", dil}, {"groups", groups}};
-}
-
 }  // namespace
 
 std::vector<OpCase> op_cases() {
@@ -78,20 +74,14 @@ std::vector<OpCase> op_cases() {
                    return op(c, OpKind::PadBackward, {c.in({2, 3, 7, 8})}, Attrs{{"pads", pads}, {"mode", std::string(mode)}});
                  }});
   }
-  struct Cv {
-    const char* name;
-    Shape x, w;
-    Attrs a;
-    bool bias;
-  };
-  for (const Cv& cv : std::vector<Cv>{
+  for (const ConvGeom& cv : std::vector<ConvGeom>{
            {"3x3", {2, 3, 5, 5}, {4, 3, 3, 3}, conv_attrs({1, 1}, {0, 0, 0, 0}, {1, 1}, 1), false},
            {"stride2 pad1 bias", {1, 3, 6, 7}, {4, 3, 3, 3}, conv_attrs({2, 2}, {1, 1, 1, 1}, {1, 1}, 1), true},
            {"asymmetric pad, dilation", {1, 2, 7, 6}, {3, 2, 3, 2}, conv_attrs({1, 2}, {2, 0, 1, 1}, {2, 1}, 1), false},
            {"groups 2", {2, 4, 5, 5}, {6, 2, 3, 3}, conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 2), true},
            {"depthwise", {1, 4, 5, 5}, {4, 1, 3, 3}, conv_attrs({2, 1}, {1, 1, 1, 1}, {1, 1}, 4), false},
            {"1x1 stride 2", {2, 8, 6, 6}, {16, 8, 1, 1}, conv_attrs({2, 2}, {0, 0, 0, 0}, {1, 1}, 1), false}}) {
-    v.push_back({std::string("conv2d ") + cv.name, [=](Case& c) {
+    v.push_back({"conv2d " + cv.name, [=](Case& c) {
                    std::vector<ValueId> in{c.in(cv.x), c.in(cv.w)};
                    if (cv.bias) in.push_back(c.in({cv.w[0]}));
                    return op(c, OpKind::Conv2d, in, cv.a);

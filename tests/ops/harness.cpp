@@ -118,4 +118,11 @@ int check_gradients(Case& c, ValueId loss, double eps, double rtol, double atol)
   return compared;
 }
 
+Shape conv_out(const ConvGeom& cg) {
+  std::vector<ir::ValueType> out;
+  std::string err = ir::op_def(ir::OpKind::Conv2d).infer({{DType::F32, cg.x}, {DType::F32, cg.w}}, cg.a, out);
+  REQUIRE(err.empty());
+  return out[0].shape;
+}
+
 }  // namespace acnn::testing

@@ -69,4 +69,21 @@ std::map<std::string, Tensor> run(const ir::Graph& g, Case& c, const std::map<st
 // elements compared.
 int check_gradients(Case& c, ValueId loss, double eps = 1e-6, double rtol = 1e-5, double atol = 1e-7);
 
+// A convolution geometry for the conv2d sweeps (forward and both backward
+// forms): input and weight shapes, attributes, with or without a bias.
+struct ConvGeom {
+  std::string name;
+  Shape x, w;
+  Attrs a;
+  bool bias;
+};
+
+inline Attrs conv_attrs(std::vector<int64_t> stride, std::vector<int64_t> pad, std::vector<int64_t> dilation,
+                        int64_t groups) {
+  return Attrs{{"stride", stride}, {"pad", pad}, {"dilation", dilation}, {"groups", groups}};
+}
+
+// The output shape of conv2d on cg (its shape inference).
+Shape conv_out(const ConvGeom& cg);
+
 }  // namespace acnn::testing

@@ -36,26 +36,8 @@ constexpr Grad kNone = Grad::None;
 // One op applied to the given inputs.
 std::vector<ValueId> op(Case& c, OpKind k, std::vector<ValueId> in, Attrs a = {}) { return c.b.emit(k, std::move(in), std::move(a)); }
 
-Shape conv_out_shape(const Shape& x, const Shape& w, const Attrs& a) {
-  std::vector<ir::ValueType> out;
-  std::string err = ir::op_def(OpKind::Conv2d).infer({{DType::F64, x}, {DType::F64, w}}, a, out);
-  REQUIRE(err.empty());
-  return out[0].shape;
-}
-
-Attrs conv_attrs(Ints stride, Ints pad, Ints dil, int64_t groups) {
-  return Attrs{{"stride", stride}, {"pad", pad}, {"dilation", dil}, {"groups", groups}};
-}
-
-// Conv geometries shared by conv2d and its two backward forms: x, w, attrs.
-struct ConvCase {
-  std::string name;
-  Shape x, w;
-  Attrs a;
-  bool bias;
-};
-
-std::vector<ConvCase> conv_cases() {
+// Conv geometries shared by conv2d and its two backward forms.
+std::vector<ConvGeom> conv_cases() {
   return {
       {"3x3", {2, 3, 5, 5}, {4, 3, 3, 3}, conv_attrs({1, 1}, {0, 0, 0, 0}, {1, 1}, 1), false},
       {"stride2 pad1 bias", {1, 3, 6, 7}, {4, 3, 3, 3}, conv_attrs({2, 2}, {1, 1, 1, 1}, {1, 1}, 1), true},
@@ -68,9 +50,9 @@ std::vector<ConvCase> conv_cases() {
 
 std::vector<Variant> conv_variants(OpKind k) {
   std::vector<Variant> v;
-  for (const ConvCase& cc : conv_cases())
+  for (const ConvGeom& cc : conv_cases())
     v.push_back({cc.name, [cc, k](Case& c) {
-                   Shape y = conv_out_shape(cc.x, cc.w, cc.a);
+                   Shape y = conv_out(cc);
                    Attrs a = cc.a;
                    if (k == OpKind::Conv2d) {
                      std::vector<ValueId> in{c.in(cc.x), c.in(cc.w)};
