@@ -2,7 +2,7 @@
 // every node placed after the loss: autodiff appends it there and later passes
 // keep the order stably.
 #include <algorithm>
-#include <map>
+#include <cassert>
 #include <tuple>
 
 #include "compiler/passes/pass.h"
@@ -35,27 +35,22 @@ class Remat {
     ValueId loss = g_.output("loss");
     if (loss == ir::kNoValue) return false;
     backward_from_ = g_.value(loss).producer + 1;
-    const NodeId original = static_cast<NodeId>(g_.num_nodes());
+    original_ = static_cast<NodeId>(g_.num_nodes());
     // Slices first: the relu recomputation below then serves their clones too.
-    for (NodeId i = 0; i < original; ++i)
+    for (NodeId i = 0; i < original_; ++i)
       if (!g_.node(i).dead && g_.node(i).op == OpKind::Slice) remat_slice(i);
-    for (NodeId i = 0; i < original; ++i)
+    for (NodeId i = 0; i < original_; ++i)
       if (!g_.node(i).dead && g_.node(i).op == OpKind::Relu) remat_bn_relu(i);
     if (clones_.empty()) return false;
-    reorder(original);
+    reorder();
     return true;
   }
 
  private:
   bool late(NodeId user) const { return anchor_of(user) >= backward_from_; }
-  NodeId anchor_of(NodeId n) const {
-    auto it = clone_anchor_.find(n);
-    return it == clone_anchor_.end() ? n : it->second;
-  }
-  int phase_of(NodeId n) const {
-    auto it = clone_phase_.find(n);
-    return it == clone_phase_.end() ? 2 : it->second;
-  }
+  // Clones have the ids after the original nodes, in the order made.
+  NodeId anchor_of(NodeId n) const { return n < original_ ? n : clones_[n - original_].anchor; }
+  int phase_of(NodeId n) const { return n < original_ ? 2 : clones_[n - original_].phase; }
 
   // Feature maps (N, C, spatial...) with more than one position: pooled
   // vectors (SE/SK attention) are too small to be worth a kernel launch.
@@ -89,12 +84,13 @@ class Remat {
     return false;
   }
 
-  NodeId add_clone(const ir::Node& like, OpKind op, std::vector<ValueId> inputs, const ir::ValueType& type,
-                   NodeId anchor, int phase) {
-    NodeId id = g_.add_node(op, inputs, {type}, like.attrs, like.scope, like.loc);
+  // A node computing `op` of `inputs` with the attributes, scope, location
+  // and first output type of node `like`; it runs right before `anchor`.
+  NodeId add_clone(NodeId like, OpKind op, std::vector<ValueId> inputs, NodeId anchor, int phase) {
+    const ir::Node proto = g_.node(like);  // a copy: add_node may move the nodes
+    NodeId id = g_.add_node(op, inputs, {g_.type(proto.outputs[0])}, proto.attrs, proto.scope, proto.loc);
+    assert(id == original_ + static_cast<NodeId>(clones_.size()));
     clones_.push_back({id, anchor, phase});
-    clone_anchor_[id] = anchor;
-    clone_phase_[id] = phase;
     users_.resize(g_.num_values());
     for (ValueId in : inputs) users_[in].push_back(id);
     return id;
@@ -121,8 +117,7 @@ class Remat {
     if (pinned_[s] || !worth_it(s) || !early || late.empty()) return;
     NodeId at = first_of(late).first;
     if (!kept_until(x, at)) return;
-    ir::Node copy = n;
-    NodeId c = add_clone(copy, OpKind::Slice, {x}, g_.type(s), at, 1);
+    NodeId c = add_clone(id, OpKind::Slice, {x}, at, 1);
     redirect(s, g_.node(c).outputs[0], late);
   }
 
@@ -138,25 +133,24 @@ class Remat {
     bool early = false;
     std::vector<NodeId> late = late_users(r, &early);
     if (pinned_[r] || !worth_it(r) || !early || late.empty()) return;
-    auto [at, phase] = first_of(late);
+    NodeId at = first_of(late).first;
     ValueId x = bn.inputs[0], mean = bn.outputs[1], var = bn.outputs[2];
     if (!kept_until(x, at) || !kept_until(mean, at) || !kept_until(var, at)) return;
-    ir::Node bn_copy = bn, relu_copy = relu;
     std::vector<ValueId> bn_in = {x, bn.inputs[1], bn.inputs[2], mean, var};
-    NodeId b = add_clone(bn_copy, OpKind::BatchNormInfer, bn_in, g_.type(y), at, 0);
-    NodeId c = add_clone(relu_copy, OpKind::Relu, {g_.node(b).outputs[0]}, g_.type(r), at, 0);
+    NodeId b = add_clone(g_.value(y).producer, OpKind::BatchNormInfer, bn_in, at, 0);
+    NodeId c = add_clone(id, OpKind::Relu, {g_.node(b).outputs[0]}, at, 0);
     redirect(r, g_.node(c).outputs[0], late);
   }
 
   // Original nodes keep their order; each clone runs right before its anchor.
-  void reorder(NodeId original) {
+  void reorder() {
     std::stable_sort(clones_.begin(), clones_.end(), [](const Clone& a, const Clone& b) {
       return std::tie(a.anchor, a.phase) < std::tie(b.anchor, b.phase);
     });
     std::vector<NodeId> order;
     order.reserve(g_.num_nodes());
     size_t k = 0;
-    for (NodeId i = 0; i < original; ++i) {
+    for (NodeId i = 0; i < original_; ++i) {
       for (; k < clones_.size() && clones_[k].anchor == i; ++k) order.push_back(clones_[k].id);
       order.push_back(i);
     }
@@ -168,9 +162,8 @@ class Remat {
   std::vector<std::vector<NodeId>> users_;
   std::vector<bool> pinned_;
   NodeId backward_from_ = 0;
-  std::vector<Clone> clones_;
-  std::map<NodeId, NodeId> clone_anchor_;
-  std::map<NodeId, int> clone_phase_;
+  NodeId original_ = 0;        // nodes before remat; clones are numbered after them
+  std::vector<Clone> clones_;  // by id - original_ until reorder() sorts them
 };
 
 }  // namespace
