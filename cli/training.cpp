@@ -6,6 +6,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "compiler/passes/pipeline.h"
+
 namespace acnn::cli {
 
 namespace {
@@ -45,8 +47,9 @@ void add_run_options(CLI::App* cmd, train::TrainOptions& o) {
   cmd->add_option("--device", o.device, "where to run: auto (a GPU when one is usable), cpu or cuda")
       ->default_val("auto")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->add_option("--passes", o.passes, "graph passes to run (comma list of dce, cse, const_fold, bn_fold, fusion, "
-                                        "layout, inplace; `none`; default all)");
+  std::string names;
+  for (const std::string& n : passes::pass_names()) names += (names.empty() ? "" : ", ") + n;
+  cmd->add_option("--passes", o.passes, "graph passes to run (comma list of " + names + "; `none`; default all)");
   cmd->add_flag("--no-fuse", o.no_fuse, "do not fuse kernels (the fusion pass is skipped)");
   cmd->add_flag("--time-passes", o.time_passes, "print the compile time of every stage");
 }

@@ -1,7 +1,8 @@
 // The pass pipeline: one ordered list of named graph passes run after the
 // training (or inference) graph is built and before the executor plans it.
 // Order: dce, cse, const_fold, bn_fold (inference only), dce — the "opt"
-// stage — then fusion, layout, inplace — the "fused" stage. Each pass
+// stage — then remat (training only), fusion, layout, inplace — the "fused"
+// stage. Each pass
 // reports whether it changed the graph; the pipeline can print the IR after
 // a named pass or after all of them, time each pass, skip disabled passes
 // and stop after a stage. PhaseTimer collects the compile time of every
