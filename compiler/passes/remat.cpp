@@ -121,24 +121,51 @@ class Remat {
     redirect(s, g_.node(c).outputs[0], late);
   }
 
-  // r = relu(y), (y, mean, var) = batch_norm_train(x, gamma, beta), y read
-  // only by the relu: the backward pass keeps x, mean and var for the batch
-  // norm's gradient, so r is recomputed from them (batch_norm_infer + relu)
-  // right before its first backward reader instead of being kept.
+  // Whether v is a batch_norm_train output read once, whose input and batch
+  // statistics (which the BN gradient keeps) are still kept at `at`.
+  bool recomputable_bn(ValueId v, NodeId at) const {
+    const ir::Node& bn = g_.producer(v);
+    if (bn.op != OpKind::BatchNormTrain || bn.outputs[0] != v || users_[v].size() != 1) return false;
+    return kept_until(bn.inputs[0], at) && kept_until(bn.outputs[1], at) && kept_until(bn.outputs[2], at);
+  }
+  // Recomputes the batch_norm_train output v as batch_norm_infer(x, gamma,
+  // beta, mean, var) right before `at`.
+  ValueId recompute_bn(ValueId v, NodeId at) {
+    NodeId bn = g_.value(v).producer;
+    const ir::Node& n = g_.node(bn);
+    std::vector<ValueId> in = {n.inputs[0], n.inputs[1], n.inputs[2], n.outputs[1], n.outputs[2]};
+    return g_.node(add_clone(bn, OpKind::BatchNormInfer, in, at, 0)).outputs[0];
+  }
+
+  // r = relu(y) or relu(y + z), y a batch_norm_train output read once: the
+  // backward pass keeps the BN's input, mean and var for its gradient, so r is
+  // recomputed from them (batch_norm_infer [+ z] + relu) right before its
+  // first backward reader instead of being kept. The residual z must be a
+  // value kept until then anyway or itself such a BN output (a projection
+  // shortcut). Nodes are visited in forward order, so of two chained residual
+  // blocks only the first is recomputed: the second's z is then no longer
+  // kept, and recomputing every block output at the start of the backward
+  // pass would keep them all alive again.
   void remat_bn_relu(NodeId id) {
-    const ir::Node& relu = g_.node(id);
-    ValueId r = relu.outputs[0], y = relu.inputs[0];
-    const ir::Node& bn = g_.producer(y);
-    if (bn.op != OpKind::BatchNormTrain || bn.outputs[0] != y || users_[y].size() != 1) return;
+    ValueId r = g_.node(id).outputs[0], pre = g_.node(id).inputs[0];
     bool early = false;
     std::vector<NodeId> late = late_users(r, &early);
-    if (pinned_[r] || !worth_it(r) || !early || late.empty()) return;
-    NodeId at = first_of(late).first;
-    ValueId x = bn.inputs[0], mean = bn.outputs[1], var = bn.outputs[2];
-    if (!kept_until(x, at) || !kept_until(mean, at) || !kept_until(var, at)) return;
-    std::vector<ValueId> bn_in = {x, bn.inputs[1], bn.inputs[2], mean, var};
-    NodeId b = add_clone(g_.value(y).producer, OpKind::BatchNormInfer, bn_in, at, 0);
-    NodeId c = add_clone(id, OpKind::Relu, {g_.node(b).outputs[0]}, at, 0);
+    if (pinned_[r] || !worth_it(r) || !early || late.empty() || users_[pre].size() != 1) return;
+    const NodeId at = first_of(late).first;
+    const ir::Node& p = g_.producer(pre);
+    const bool sum = p.op == OpKind::Add;
+    std::vector<ValueId> operands = sum ? p.inputs : std::vector<ValueId>{pre};
+    int bns = 0;
+    for (ValueId v : operands) {
+      if (recomputable_bn(v, at)) ++bns;
+      else if (!sum || !kept_until(v, at)) return;
+    }
+    if (bns == 0) return;
+    const NodeId add = g_.value(pre).producer;
+    for (ValueId& v : operands)
+      if (recomputable_bn(v, at)) v = recompute_bn(v, at);
+    ValueId value = sum ? g_.node(add_clone(add, OpKind::Add, operands, at, 0)).outputs[0] : operands[0];
+    NodeId c = add_clone(id, OpKind::Relu, {value}, at, 0);
     redirect(r, g_.node(c).outputs[0], late);
   }
 
