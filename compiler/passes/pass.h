@@ -48,12 +48,14 @@ bool bn_fold(ir::Graph& g);
 // output; the backward pass is what follows the loss): activations the
 // backward pass reads that are cheap to recompute from values it keeps anyway
 // are recomputed right before their first backward reader instead of being
-// kept alive from the forward pass. Two cases: relu(batch_norm_train(x)),
-// recomputed as relu(batch_norm_infer(x, gamma, beta, mean, var)) from the
-// input and batch statistics that the batch norm's gradient keeps (the saved
-// activation of every conv -> BN -> ReLU), and slice(x) of a kept x (the two
-// branches of a selective-kernel unit). Saves the memory of those
-// activations at the training peak for one elementwise pass each.
+// kept alive from the forward pass. Cases: relu(batch_norm_train(x)) and
+// relu(batch_norm_train(x) + z), recomputed with batch_norm_infer(x, gamma,
+// beta, mean, var) from the input and batch statistics that the batch norm's
+// gradient keeps (the saved activation of every conv -> BN -> ReLU and of
+// residual block outputs whose z is kept or is a BN output itself), and
+// slice(x) of a kept x (the two branches of a selective-kernel unit). Saves
+// the memory of those activations at the training peak for an elementwise
+// pass or two each.
 bool remat(ir::Graph& g);
 
 // Layout assignment (layout.cpp). Physical layouts are chosen by the
