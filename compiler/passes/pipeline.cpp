@@ -67,12 +67,13 @@ void check_names(const std::set<std::string>& names, const char* what) {
   }
 }
 
-bool run_pass(const std::string& name, ir::Graph& g, Mode mode) {
+bool run_pass(const std::string& name, ir::Graph& g, const PipelineOptions& opts) {
+  const Mode mode = opts.mode;
   if (name == "dce") return dce(g);
   if (name == "cse") return cse(g);
   if (name == "const_fold") return const_fold(g);
   if (name == "bn_fold") return mode == Mode::Eval && bn_fold(g);
-  if (name == "remat") return mode == Mode::Train && remat(g);
+  if (name == "remat") return mode == Mode::Train && remat(g, opts.remat_min_bytes);
   if (name == "fusion") return fuse(g);
   if (name == "layout") return assign_layouts(g);
   if (name == "inplace") return mark_inplace(g);
@@ -91,7 +92,7 @@ std::vector<PassRun> run_pipeline(ir::Graph& g, const PipelineOptions& opts) {
     PassRun r;
     r.name = p.name;
     auto t0 = std::chrono::steady_clock::now();
-    r.changed = run_pass(p.name, g, opts.mode);
+    r.changed = run_pass(p.name, g, opts);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.nodes_after = g.num_nodes();
     if (opts.timer) opts.timer->add("pass " + r.name, r.seconds);

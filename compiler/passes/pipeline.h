@@ -71,6 +71,7 @@ struct PipelineOptions {
   std::set<std::string> disabled;      // passes that do not run
   bool stop_before_fusion = false;     // the "opt" stage only
   bool verify = false;                 // run ir::verify after each pass (throws on problems)
+  int64_t remat_min_bytes = kRematMinBytes;  // remat: smallest value worth recomputing
   PhaseTimer* timer = nullptr;         // each pass as "pass <name>"
 };
 

@@ -26,7 +26,7 @@ struct Clone {
 
 class Remat {
  public:
-  explicit Remat(ir::Graph& g) : g_(g), users_(g.users()), pinned_(g.num_values(), false) {
+  Remat(ir::Graph& g, int64_t min_bytes) : g_(g), min_bytes_(min_bytes), users_(g.users()), pinned_(g.num_values(), false) {
     for (const auto& [name, v] : g.outputs) pinned_[v] = true;
     for (const ir::StateUpdate& u : g.updates) pinned_[u.target] = pinned_[u.value] = true;
   }
@@ -52,13 +52,16 @@ class Remat {
   NodeId anchor_of(NodeId n) const { return n < original_ ? n : clones_[n - original_].anchor; }
   int phase_of(NodeId n) const { return n < original_ ? 2 : clones_[n - original_].phase; }
 
-  // Feature maps (N, C, spatial...) with more than one position: pooled
-  // vectors (SE/SK attention) are too small to be worth a kernel launch.
+  // Feature maps (N, C, spatial...) with more than one position (not the
+  // pooled vectors of SE/SK attention) of at least min_bytes_.
   bool worth_it(ValueId v) const {
-    const Shape& s = g_.type(v).shape;
-    int64_t positions = 1;
-    for (size_t i = 2; i < s.size(); ++i) positions *= s[i];
-    return s.size() >= 3 && positions > 1;
+    const ir::ValueType& t = g_.type(v);
+    int64_t positions = 1, elements = 1;
+    for (size_t i = 0; i < t.shape.size(); ++i) {
+      elements *= t.shape[i];
+      if (i >= 2) positions *= t.shape[i];
+    }
+    return t.shape.size() >= 3 && positions > 1 && elements * static_cast<int64_t>(dtype_size(t.dtype)) >= min_bytes_;
   }
 
   // The users of v in the backward pass, and whether any reads it before.
@@ -186,6 +189,7 @@ class Remat {
   }
 
   ir::Graph& g_;
+  const int64_t min_bytes_;
   std::vector<std::vector<NodeId>> users_;
   std::vector<bool> pinned_;
   NodeId backward_from_ = 0;
@@ -195,6 +199,6 @@ class Remat {
 
 }  // namespace
 
-bool remat(ir::Graph& g) { return Remat(g).run(); }
+bool remat(ir::Graph& g, int64_t min_bytes) { return Remat(g, min_bytes).run(); }
 
 }  // namespace acnn::passes

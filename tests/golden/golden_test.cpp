@@ -75,6 +75,7 @@ TEST_CASE("fused-stage dumps match their goldens (training and inference)", "[go
         passes::PipelineOptions po;
         po.mode = mode == "train" ? passes::Mode::Train : passes::Mode::Eval;
         po.verify = true;
+        po.remat_min_bytes = 0;  // show rematerialization on this small block
         passes::run_pipeline(*g, po);
         std::ostringstream text;
         ir::print_text(text, *g);

@@ -284,6 +284,7 @@ TEST_CASE("CUDA codegen on the host: a Fashion training step's generated kernels
   auto optimized = g->clone();
   passes::PipelineOptions po;
   po.mode = passes::Mode::Train;
+  po.remat_min_bytes = 0;
   passes::run_pipeline(*optimized, po);
   for (const ir::Graph* graph : {g.get(), optimized.get()}) {
     for (Precision p : {Precision::FP32, Precision::BF16}) {

@@ -144,6 +144,7 @@ void optimize(ir::Graph& g, passes::Mode mode) {
   passes::PipelineOptions po;
   po.mode = mode;
   po.verify = true;
+  po.remat_min_bytes = 0;  // recompute even these small tensors
   passes::run_pipeline(g, po);
 }
 
@@ -227,6 +228,7 @@ InterpreterResult run_executor(const ir::Graph& graph, passes::Mode mode, bool o
     passes::PipelineOptions po;
     po.mode = mode;
     po.verify = true;
+    po.remat_min_bytes = 0;  // recompute even these small tensors
     optimize_for_executor(*g, po, {});
   }
   ExecutorOptions eo;

@@ -215,7 +215,8 @@ TEST_CASE("remat recomputes ReLU(BN) outputs and SK slices in backward: same ste
   go.classes = 3;
   auto train = build_train_graph(*fwd, go);
   auto before = train->clone(), after = train->clone();
-  REQUIRE(passes::remat(*after));
+  CHECK(!passes::remat(*after));  // everything here is under the default's 4 MiB
+  REQUIRE(passes::remat(*after, 0));
   CHECK(ir::verify(*after).empty());
   CHECK(!passes::remat(*build_eval_graph(*fwd, false)));  // no loss, no backward pass
   // conv1 -> bn1 -> relu, the SK unit's conv -> bn -> relu and its two
@@ -272,6 +273,7 @@ TEST_CASE("remat recomputes ReLU(BN) outputs and SK slices in backward: same ste
     auto g = train->clone();
     passes::PipelineOptions po;
     if (!with_remat) po.disabled = {"remat"};
+    po.remat_min_bytes = 0;
     passes::run_pipeline(*g, po);
     ExecutorOptions eo;
     eo.plan_only = true;
