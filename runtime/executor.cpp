@@ -1,8 +1,6 @@
 // Executor compilation: backend assignment, kernel compilation, layout
 // conversions, update/outputs wiring, liveness and buffer binding. Running and
 // the persistent-tensor API are in executor_run.cpp.
-#include <omp.h>
-
 #include <algorithm>
 #include <cassert>
 #include <cstdlib>
@@ -332,10 +330,7 @@ struct Executor::Compiler {
 
 Executor::Executor(const ir::Graph& g, ExecutorOptions opts) : opts_(std::move(opts)), graph_(g.clone()) {
   if (const char* e = std::getenv("ACNN_POISON")) opts_.poison = opts_.poison || std::string(e) == "1";
-  if (opts_.threads > 0) {
-    omp_set_num_threads(opts_.threads);
-    threads_set_ = opts_.threads;
-  }
+  use_threads(opts_.threads);
   std::vector<std::string> names = opts_.backends.empty() ? available_backends() : opts_.backends;
   backends_ = make_backends(names);
   // Persistent tensors, plain until the plan says otherwise.

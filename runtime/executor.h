@@ -109,6 +109,8 @@ class Executor {
   void bind_run_slots(const std::map<std::string, Tensor>& feeds);
   void run_step(Step& st, ExecContext& ctx);
   void check_poisoned_step(const Step& st) const;
+  // Sets the process's OpenMP thread count to `threads` (> 0) if it is not already.
+  void use_threads(int threads);
   void apply_updates();
   Tensor to_plain(int slot) const;
   Kernel& api_converter(const std::string& name, bool to_backend) const;

@@ -68,6 +68,12 @@ void Executor::check_poisoned_step(const Step& st) const {
   }
 }
 
+void Executor::use_threads(int threads) {
+  if (threads <= 0 || threads == threads_set_) return;
+  omp_set_num_threads(threads);
+  threads_set_ = threads;
+}
+
 void Executor::run_step(Step& st, ExecContext& ctx) {
   size_t i = &st - plan_.steps.data();
   if (st.kind == StepKind::RuntimeScalar) {
@@ -81,10 +87,7 @@ void Executor::run_step(Step& st, ExecContext& ctx) {
 
 std::map<std::string, Tensor> Executor::run(const std::map<std::string, Tensor>& feeds, ExecContext& ctx) {
   if (opts_.plan_only) throw std::logic_error("this executor was compiled for its plan only (plan_only)");
-  if (ctx.threads > 0 && ctx.threads != threads_set_) {
-    omp_set_num_threads(ctx.threads);
-    threads_set_ = ctx.threads;
-  }
+  use_threads(ctx.threads);
   bind_run_slots(feeds);
   if (opts_.poison) {
     std::memset(arena_->data, 0xff, plan_.arena_bytes);

@@ -158,15 +158,15 @@ class Remat {
     const ir::Node& p = g_.producer(pre);
     const bool sum = p.op == OpKind::Add;
     std::vector<ValueId> operands = sum ? p.inputs : std::vector<ValueId>{pre};
-    int bns = 0;
+    std::vector<bool> recompute;
     for (ValueId v : operands) {
-      if (recomputable_bn(v, at)) ++bns;
-      else if (!sum || !kept_until(v, at)) return;
+      recompute.push_back(recomputable_bn(v, at));
+      if (!recompute.back() && (!sum || !kept_until(v, at))) return;
     }
-    if (bns == 0) return;
+    if (std::find(recompute.begin(), recompute.end(), true) == recompute.end()) return;
     const NodeId add = g_.value(pre).producer;
-    for (ValueId& v : operands)
-      if (recomputable_bn(v, at)) v = recompute_bn(v, at);
+    for (size_t k = 0; k < operands.size(); ++k)
+      if (recompute[k]) operands[k] = recompute_bn(operands[k], at);
     ValueId value = sum ? g_.node(add_clone(add, OpKind::Add, operands, at, 0)).outputs[0] : operands[0];
     NodeId c = add_clone(id, OpKind::Relu, {value}, at, 0);
     redirect(r, g_.node(c).outputs[0], late);

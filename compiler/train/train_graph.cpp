@@ -62,14 +62,17 @@ ValueId logits_of(const ir::Graph& g, int64_t classes) {
   return logits;
 }
 
-// Runs an inlined distillation teacher (nodes scoped "teacher.") before the
+// The scope prefix of an inlined distillation teacher's nodes.
+constexpr const char* kTeacherScope = "teacher.";
+
+// Runs an inlined distillation teacher (nodes scoped kTeacherScope) before the
 // student's forward pass rather than after it: its activations are needed
 // by nothing else, so they come and go before the student's saved ones
 // accumulate, and the step's peak memory is the student's alone. The teacher
 // goes right after the last node it reads from outside (the input, or the
 // mixed batch); everything after keeps its order.
 void schedule_teacher_first(ir::Graph& g) {
-  auto is_teacher = [&](ir::NodeId i) { return g.node(i).scope.rfind("teacher.", 0) == 0; };
+  auto is_teacher = [&](ir::NodeId i) { return g.node(i).scope.rfind(kTeacherScope, 0) == 0; };
   const ir::NodeId n = static_cast<ir::NodeId>(g.num_nodes());
   ir::NodeId after = -1;
   for (ir::NodeId i = 0; i < n; ++i)
@@ -147,7 +150,7 @@ std::unique_ptr<ir::Graph> build_train_graph(const ir::Graph& forward, const Tra
       for (const ir::Node& n : g->nodes())
         if (!n.dead && n.op == OpKind::Input && n.attrs.s("name") == "image") student_in = n.outputs[0];
       ValueId seen = opts.mixup ? mixed_input : student_in;
-      soft = soften(inline_graph(*g, *opts.teacher, seen, "teacher."));
+      soft = soften(inline_graph(*g, *opts.teacher, seen, kTeacherScope));
     } else {
       soft = soften(b.input("teacher_logits", g->type(logits)));
       if (opts.mixup) {
