@@ -1,7 +1,8 @@
 // `acnn bench FILE`: training or inference throughput of a model on a device.
 // Builds the training step (the recipe's loss, regularizers and SGD; without
 // a distillation teacher) or the inference graph at --batch, compiles it for
-// the device, runs --warmup steps that are not timed (on the GPU they include
+// the device (after the same pass pipeline training and evaluation run:
+// --passes/--no-fuse change it), runs --warmup steps that are not timed (on the GPU they include
 // CUDA graph capture), then --steps timed steps with two steps in flight
 // (CUDA events on the GPU, a steady clock on the CPU), and reports images/s,
 // time per step, compile time and peak memory (device memory on the GPU from
@@ -17,6 +18,7 @@
 #include "compiler/train/recipe.h"
 #include "compiler/train/train_graph.h"
 #include "runtime/runner.h"
+#include "runtime/train/evaluator.h"
 
 namespace acnn::cli {
 
@@ -26,7 +28,8 @@ struct BenchOptions {
   int64_t batch = 32;
   std::string mode = "train", precision, device = "auto", json;
   int steps = 0, warmup = 0, threads = 0;
-  bool profile = false, no_graphs = false;
+  bool profile = false, no_graphs = false, no_fuse = false;
+  std::string passes = "all";
   std::vector<std::string> backends;
 };
 
@@ -77,6 +80,10 @@ Command register_bench(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup, "untimed steps first (default: 5 on a GPU, 1 on the CPU)");
   cmd->add_option("--threads", o->threads, "CPU compute threads (default: all cores)");
   cmd->add_option("--backend", o->backends, "CPU executor backends in priority order (onednn, reference)");
+  std::string names;
+  for (const std::string& n : passes::pass_names()) names += (names.empty() ? "" : ", ") + n;
+  cmd->add_option("--passes", o->passes, "graph passes to run (comma list of " + names + "; `none`; default all)");
+  cmd->add_flag("--no-fuse", o->no_fuse, "do not fuse kernels (the fusion pass is skipped)");
   cmd->add_option("--json", o->json, "also write the results to this JSON file");
   cmd->add_flag("--profile", o->profile, "print the most expensive kernels (GPU: synchronizes per kernel, no CUDA graphs)");
   cmd->add_flag("--no-graphs", o->no_graphs, "GPU: launch kernel by kernel instead of replaying a CUDA graph");
@@ -113,6 +120,12 @@ Command register_bench(CLI::App& app) {
       g = build_eval_graph(*fwd, /*with_loss=*/false, r.zero_gamma);
     }
     const double graph_s = since(t_compile);
+    train::RunSetup setup;
+    setup.device = device;
+    setup.backends = o->backends;
+    setup.passes = o->passes;
+    setup.no_fuse = o->no_fuse;
+    train::optimize_graph(*g, setup, o->mode == "train" ? passes::Mode::Train : passes::Mode::Eval);
     RunnerOptions ro;
     ro.device = device;
     ro.backends = o->backends;
@@ -186,6 +199,7 @@ Command register_bench(CLI::App& app) {
                           {"persistent_bytes", mem.persistent},
                           {"dedicated_bytes", mem.dedicated},
                           {"workspace_bytes", mem.workspace},
+                          {"passes", o->no_fuse ? o->passes + " -fusion" : o->passes},
                           {"cuda_graphs", gpu && !o->no_graphs && !o->profile},
                           {"timer", gpu ? "cuda events" : "steady clock"}};
       if (!std::isnan(last_loss)) j["loss_first"] = first_loss, j["loss_last"] = last_loss;

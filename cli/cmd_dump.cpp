@@ -6,6 +6,9 @@
 //   opt    after the optimization passes, before fusion
 //   fused  after fusion, layout and in-place marking
 //   plan   the executor's plan: kernels, backends, buffers, arena offsets
+//   device the CUDA backend's kernel units, storage formats and the bytes and
+//          FLOPs per kind of kernel (--precision; needs no GPU, only a build
+//          with the CUDA backend)
 // --print-after / --print-after-all print the IR after passes (to the same
 // output), --time-passes the compile time of every stage (to stderr).
 #include <unistd.h>
@@ -25,15 +28,18 @@
 #include "compiler/train/model_graphs.h"
 #include "runtime/executor.h"
 #include "runtime/optimize.h"
+#ifdef ACNN_HAVE_CUDA
+#include "backends/cuda/plan_report.h"
+#endif
 
 namespace acnn::cli {
 
 namespace {
 
 struct DumpOptions {
-  std::string stage = "ir", format = "text", out, mode = "train", scope, passes;
+  std::string stage = "ir", format = "text", out, mode = "train", scope, passes, precision;
   int64_t batch = 1;
-  bool locations = false, print_after_all = false, time_passes = false, sources = false;
+  bool locations = false, print_after_all = false, time_passes = false, sources = false, summary = false;
   std::vector<std::string> print_after, backends;
 };
 
@@ -132,8 +138,9 @@ Command register_dump(CLI::App& app) {
   add_model_options(cmd, *o);
   cmd->add_option("--stage", d->stage,
                   "ast; ir: the forward graph; train: the training (or, with --mode eval, inference) graph; opt: after "
-                  "the optimization passes; fused: after fusion; plan: the executor's plan")
-      ->check(CLI::IsMember({"ast", "ir", "train", "eval", "opt", "fused", "plan"}))
+                  "the optimization passes; fused: after fusion; plan: the executor's plan; device: the CUDA backend's kernels "
+                  "(no GPU needed)")
+      ->check(CLI::IsMember({"ast", "ir", "train", "eval", "opt", "fused", "plan", "device"}))
       ->default_val("ir");
   cmd->add_option("--format", d->format, "text, dot, svg (Graphviz) or json")
       ->check(CLI::IsMember({"text", "dot", "svg", "json"}))
@@ -149,6 +156,9 @@ Command register_dump(CLI::App& app) {
   cmd->add_flag("--time-passes", d->time_passes, "print the compile time of every stage to stderr");
   cmd->add_option("--passes", d->passes, "run only these passes (comma list; `none`, `all`)");
   cmd->add_option("--backend", d->backends, "plan: executor backends in priority order");
+  cmd->add_option("--precision", d->precision, "device: fp32, mixed_bf16 or mixed_fp16 (default: the recipe's)")
+      ->check(CLI::IsMember({"fp32", "mixed_bf16", "mixed_fp16"}));
+  cmd->add_flag("--summary", d->summary, "device: the table per kind of kernel only");
   cmd->add_flag("--sources", d->sources, "dot/svg: draw parameters, state and constants too");
   cmd->add_flag("--locations", d->locations, "annotate IR nodes with their DSL file:line");
   return [o, d]() -> int {
@@ -178,6 +188,18 @@ Command register_dump(CLI::App& app) {
       return 0;
     }
     if (d->stage == "eval") d->stage = "train", d->mode = "eval";  // the older spelling
+    if (d->stage == "device") {
+#ifndef ACNN_HAVE_CUDA
+      std::cerr << "acnn: error: --stage device needs the CUDA backend, and this acnn was built without it (no CUDA "
+                   "toolkit or cuDNN at configure time)\n";
+      return 2;
+#endif
+      if (d->format != "text") {
+        std::cerr << "acnn: error: --stage device dumps as text only\n";
+        return 2;
+      }
+    }
+    std::string precision = d->precision;  // device: the option, else the recipe's
     auto fwd = forward_graph(mf, d->batch, t);
     std::unique_ptr<ir::Graph> g;
     std::unique_ptr<Executor> ex;
@@ -190,6 +212,7 @@ Command register_dump(CLI::App& app) {
       if (mf.diags().has_errors()) return 1;
       std::optional<Recipe> recipe;
       if (rv) recipe = recipe_from_value(*rv);
+      if (precision.empty()) precision = recipe ? recipe->precision : "fp32";
       if (d->mode == "train") {
         TrainGraphOptions go = recipe ? TrainGraphOptions::from(*recipe) : default_train_options(*fwd);
         if (recipe) {
@@ -228,7 +251,24 @@ Command register_dump(CLI::App& app) {
     }
     if (d->format != "svg") out << printed.str();
     else std::cerr << printed.str();
-    if (d->stage == "plan" && (d->format == "text" || d->format == "json")) {
+    if (d->stage == "device") {
+#ifdef ACNN_HAVE_CUDA
+      cuda::Precision p = cuda::Precision::FP32;
+      if (!cuda::parse_precision(precision, &p)) {
+        std::cerr << "acnn: error: unknown precision `" << precision << "` (expected fp32, mixed_bf16 or mixed_fp16)\n";
+        return 2;
+      }
+      cuda::DevicePlan plan;
+      {
+        passes::PhaseTimer::Scope time(t, "device plan");
+        plan = cuda::plan_device(*g, p);
+      }
+      cuda::PlanReportOptions ro;
+      ro.units = !d->summary;
+      ro.scope = d->scope;
+      out << cuda::plan_report(plan, ro);
+#endif
+    } else if (d->stage == "plan" && (d->format == "text" || d->format == "json")) {
       if (d->format == "json") out << plan_json(*ex).dump(1) << "\n";
       else out << ex->dump_plan();
     } else if (d->format == "text") {

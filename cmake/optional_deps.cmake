@@ -52,13 +52,28 @@ if(ACNN_WITH_CUDA)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
-    find_library(CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib
-                 PATHS /usr/lib/x86_64-linux-gnu)
-    find_path(CUDNN_INCLUDE cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}/include
-              PATHS /usr/include/x86_64-linux-gnu)
+    # Where toolkits keep their libraries differs between installs and CMake
+    # versions (lib64, lib, targets/<arch>/lib; CMake 4 may report cudart's
+    # directory outside the toolkit): look in all of them. CUDNN_ROOT (cache
+    # or environment) points at a cuDNN installed elsewhere.
+    set(_cuda_lib_dirs ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib64 ${CUDAToolkit_LIBRARY_ROOT}/lib
+        ${CUDAToolkit_TARGET_DIR}/lib ${CUDAToolkit_BIN_DIR}/../lib64 ${CUDAToolkit_BIN_DIR}/../lib)
+    set(_cuda_inc_dirs ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}/include ${CUDAToolkit_BIN_DIR}/../include)
+    find_library(CUDNN_LIBRARY cudnn HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} PATH_SUFFIXES lib64 lib
+                 PATHS ${_cuda_lib_dirs} /usr/lib/x86_64-linux-gnu)
+    find_path(CUDNN_INCLUDE cudnn.h HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} PATH_SUFFIXES include
+              PATHS ${_cuda_inc_dirs} /usr/include/x86_64-linux-gnu)
     # NVRTC by path: the CUDA::nvrtc target drags in the driver stub (libcuda),
-    # and the program must start on machines without a driver.
-    find_library(NVRTC_LIBRARY nvrtc HINTS ${CUDAToolkit_LIBRARY_DIR})
+    # and the program must start on machines without a driver. Its location
+    # is still the best hint.
+    set(_nvrtc_hint "")
+    if(TARGET CUDA::nvrtc)
+      get_target_property(_nvrtc_loc CUDA::nvrtc IMPORTED_LOCATION)
+      if(_nvrtc_loc)
+        get_filename_component(_nvrtc_hint "${_nvrtc_loc}" DIRECTORY)
+      endif()
+    endif()
+    find_library(NVRTC_LIBRARY nvrtc HINTS ${_nvrtc_hint} ${_cuda_lib_dirs})
     if(CUDNN_LIBRARY AND CUDNN_INCLUDE AND NVRTC_LIBRARY)
       file(GLOB _cuda CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/backends/cuda/*.cpp
                                         ${CMAKE_CURRENT_SOURCE_DIR}/backends/cuda/*.cu)
@@ -69,7 +84,8 @@ if(ACNN_WITH_CUDA)
       list(APPEND ACNN_BACKEND_INCLUDES ${CUDNN_INCLUDE} ${CUDAToolkit_INCLUDE_DIRS})
       message(STATUS "acnn: CUDA backend ON (toolkit ${CUDAToolkit_VERSION}, cuDNN ${CUDNN_LIBRARY})")
     else()
-      message(STATUS "acnn: cuDNN or NVRTC not found: the CUDA backend is off")
+      message(STATUS "acnn: the CUDA backend is off: cuDNN library '${CUDNN_LIBRARY}', cudnn.h in '${CUDNN_INCLUDE}', "
+                     "NVRTC '${NVRTC_LIBRARY}' (set CUDNN_ROOT to a cuDNN install)")
     endif()
   else()
     message(STATUS "acnn: no CUDA toolkit: the CUDA backend is off")

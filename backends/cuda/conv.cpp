@@ -5,9 +5,11 @@
 // chosen once per distinct problem when the graph is compiled, by measuring
 // (cudnnFind*; set ACNN_CUDNN_FIND=0 for cuDNN's heuristics instead), among
 // algorithms whose workspace fits the limit (ACNN_CUDNN_WORKSPACE_MB, default
-// 1024); the choice is cached per process. NHWC is tried first, NCHW when
+// 1024), deterministic ones first (ACNN_CUDNN_DETERMINISTIC=0: any); the
+// choice, with the math type the search reported, is cached per process. NHWC is tried first, NCHW when
 // cuDNN has no NHWC algorithm for a problem. Padding is symmetric here:
 // lower_for_device() made asymmetric padding explicit.
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -23,10 +25,13 @@ namespace {
 
 enum class Dir { Fwd, BwdData, BwdFilter };
 
+// cuDNN picks a kernel by the algorithm *and* the math type its search
+// reported; both are kept and the math type is set before running.
 struct Choice {
   int algo = 0;
   size_t workspace = 0;
   float ms = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
 };
 
 std::mutex g_cache_mutex;
@@ -43,11 +48,26 @@ bool find_enabled() {
   return !(e && std::string(e) == "0");
 }
 
+// Deterministic algorithms first (a step gives the same bits every time: the
+// graph-replay tests compare runs bit for bit), unless
+// ACNN_CUDNN_DETERMINISTIC=0 admits the ones that sum with atomics.
+bool deterministic_only() {
+  const char* e = std::getenv("ACNN_CUDNN_DETERMINISTIC");
+  return !(e && std::string(e) == "0");
+}
+
+// The fastest result (cuDNN sorts them) that succeeded and fits the
+// workspace limit; fp32 runs (FMA math) never take a TF32 tensor-core result.
 template <class Perf>
-Choice pick(const Perf* perf, int n, size_t limit, const char* what) {
-  for (int i = 0; i < n; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit)
-      return Choice{static_cast<int>(perf[i].algo), perf[i].memory, perf[i].time};
+Choice pick(const Perf* perf, int n, size_t limit, cudnnMathType_t want, const char* what) {
+  for (int pass = deterministic_only() ? 0 : 1; pass < 2; ++pass)
+    for (int i = 0; i < n; ++i) {
+      const Perf& p = perf[i];
+      if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit) continue;
+      if (want == CUDNN_FMA_MATH && p.mathType != CUDNN_FMA_MATH) continue;
+      if (pass == 0 && p.determinism != CUDNN_DETERMINISTIC) continue;
+      return Choice{static_cast<int>(p.algo), p.memory, p.time, p.mathType};
+    }
   fail(what, "cuDNN offers no algorithm within the workspace limit");
 }
 
@@ -65,8 +85,12 @@ class ConvKernel final : public DevKernel {
       case Dir::BwdData: ys = r.g.type(n.inputs[0]).shape, ws = r.g.type(n.inputs[1]).shape, xs = r.g.type(n.outputs[0]).shape; break;
       case Dir::BwdFilter: xs = r.g.type(n.inputs[0]).shape, ys = r.g.type(n.inputs[1]).shape, ws = r.g.type(n.outputs[0]).shape; break;
     }
-    // One element type for x, w and y: the activation type of the data path.
-    DType t = dir_ == Dir::BwdFilter ? r.in[0].dtype : r.out[0].dtype;
+    // One element type for x, w and y: the activation type of the data path,
+    // as the format plan has it (for the weight gradient: like x). Not the
+    // type an operand happens to have (the image feed arrives in fp32 and
+    // is converted): a weight gradient of another type would break the
+    // multi-tensor update that reads all of them alike.
+    DType t = r.out[0].dtype;
     if (t != DType::F16 && t != DType::BF16) t = DType::F32;
     dt_ = t;
     ACNN_CUDA(cudnnCreateTensorDescriptor(&x_));
@@ -80,6 +104,7 @@ class ConvKernel final : public DevKernel {
     cudnnMathType_t math = t == DType::F32 ? (r.precision == Precision::FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH)
                                            : CUDNN_TENSOR_OP_MATH;
     ACNN_CUDA(cudnnSetConvolutionMathType(conv_, math));
+    math_ = math;
     // NHWC first (tensor cores); NCHW when cuDNN has no NHWC algorithm for
     // this problem (the runner then converts the operands).
     std::string why;
@@ -106,6 +131,8 @@ class ConvKernel final : public DevKernel {
     }
     if (!why.empty()) throw std::runtime_error("cuDNN cannot run " + std::string(ir::op_name(n.op)) + " " +
                                                shape_str(xs) + " * " + shape_str(ws) + " in " + dtype_name(t) + ": " + why);
+    ACNN_CUDA(cudnnSetConvolutionMathType(conv_, choice_.math));
+    choice_.workspace = std::max(choice_.workspace, workspace_for(choice_));
     const Format f{t, layout_};
     for (Format& in : r.in) in = f;
     r.out[0] = f;
@@ -160,26 +187,48 @@ class ConvKernel final : public DevKernel {
         cudnnConvolutionFwdAlgoPerf_t perf[kMax];
         if (find) ACNN_CUDA(cudnnFindConvolutionForwardAlgorithm(h, x_, w_, conv_, y_, kMax, &n, perf));
         else ACNN_CUDA(cudnnGetConvolutionForwardAlgorithm_v7(h, x_, w_, conv_, y_, kMax, &n, perf));
-        return pick(perf, n, limit, "cudnn conv forward");
+        return pick(perf, n, limit, math_, "cudnn conv forward");
       }
       case Dir::BwdData: {
         cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
         if (find) ACNN_CUDA(cudnnFindConvolutionBackwardDataAlgorithm(h, w_, y_, conv_, x_, kMax, &n, perf));
         else ACNN_CUDA(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w_, y_, conv_, x_, kMax, &n, perf));
-        return pick(perf, n, limit, "cudnn conv backward data");
+        return pick(perf, n, limit, math_, "cudnn conv backward data");
       }
       case Dir::BwdFilter: {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
         if (find) ACNN_CUDA(cudnnFindConvolutionBackwardFilterAlgorithm(h, x_, y_, conv_, w_, kMax, &n, perf));
         else ACNN_CUDA(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x_, y_, conv_, w_, kMax, &n, perf));
-        return pick(perf, n, limit, "cudnn conv backward filter");
+        return pick(perf, n, limit, math_, "cudnn conv backward filter");
       }
     }
     return {};
   }
 
+  // The workspace the chosen algorithm needs under its math type.
+  size_t workspace_for(const Choice& ch) {
+    size_t ws = 0;
+    cudnnHandle_t h = dev_.cudnn;
+    switch (dir_) {
+      case Dir::Fwd:
+        ACNN_CUDA(cudnnGetConvolutionForwardWorkspaceSize(h, x_, w_, conv_, y_,
+                                                          static_cast<cudnnConvolutionFwdAlgo_t>(ch.algo), &ws));
+        break;
+      case Dir::BwdData:
+        ACNN_CUDA(cudnnGetConvolutionBackwardDataWorkspaceSize(
+            h, w_, y_, conv_, x_, static_cast<cudnnConvolutionBwdDataAlgo_t>(ch.algo), &ws));
+        break;
+      case Dir::BwdFilter:
+        ACNN_CUDA(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+            h, x_, y_, conv_, w_, static_cast<cudnnConvolutionBwdFilterAlgo_t>(ch.algo), &ws));
+        break;
+    }
+    return ws;
+  }
+
   Device& dev_;
   Dir dir_;
+  cudnnMathType_t math_ = CUDNN_DEFAULT_MATH;
   DType dt_;
   DevLayout layout_ = DevLayout::NHWC;
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;

@@ -55,14 +55,14 @@ Device::~Device() {
 }
 
 std::shared_ptr<Device> shared_device(int id) {
+  // Kept for the life of the process (creating cuDNN and cuBLASLt handles
+  // costs a good part of a second; test cases and evaluators come and go) and
+  // deliberately never destroyed: at exit the CUDA runtime may be gone first.
   static std::mutex m;
-  static std::map<int, std::weak_ptr<Device>> devices;
+  static auto* devices = new std::map<int, std::shared_ptr<Device>>();
   std::lock_guard<std::mutex> lock(m);
-  std::shared_ptr<Device> d = devices[id].lock();
-  if (!d) {
-    d = std::make_shared<Device>(id);
-    devices[id] = d;
-  }
+  std::shared_ptr<Device>& d = (*devices)[id];
+  if (!d) d = std::make_shared<Device>(id);
   return d;
 }
 

@@ -30,9 +30,14 @@ GenFn* Program::add(const GenKernel& k) {
 void Program::compile(int arch) {
   if (fns_.empty()) return;
   NvrtcResult r = nvrtc_compile(prelude() + source_, arch);
+  if (r.from_cache && cudaLibraryLoadData(&lib_, r.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0) != cudaSuccess) {
+    cudaGetLastError();  // a damaged cache file: compile afresh (and rewrite it)
+    lib_ = nullptr;
+    r = nvrtc_compile(prelude() + source_, arch, /*use_cache=*/true, /*refresh=*/true);
+  }
   seconds_ = r.seconds;
   cached_ = r.from_cache;
-  ACNN_CUDA(cudaLibraryLoadData(&lib_, r.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+  if (!lib_) ACNN_CUDA(cudaLibraryLoadData(&lib_, r.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
   for (GenFn& f : fns_) ACNN_CUDA(cudaLibraryGetKernel(&f.fn, lib_, f.name.c_str()));
 }
 
@@ -218,29 +223,32 @@ std::string unit_label(const ir::Graph& g, const Unit& u) {
 
 // ---------------------------------------------------------------- factories
 
-std::vector<ir::ValueId> unit_inputs(const Unit& u) {
-  if (u.kind != UnitKind::UpdateGroup) return u.inputs;
-  std::vector<ir::ValueId> r;
-  for (const Unit& m : u.members) r.insert(r.end(), m.inputs.begin(), m.inputs.end());
-  return r;
-}
-
-std::vector<ir::ValueId> unit_outputs(const Unit& u) {
-  if (u.kind != UnitKind::UpdateGroup) return u.outputs;
-  std::vector<ir::ValueId> r;
-  for (const Unit& m : u.members) r.insert(r.end(), m.outputs.begin(), m.outputs.end());
-  return r;
-}
-
 std::unique_ptr<DevKernel> make_generated(KernelRequest& r) {
   const Unit& u = r.unit;
   static int counter = 0;
   std::string name = "acnn_k" + std::to_string(counter++);
   if (u.kind == UnitKind::UpdateGroup) {
-    // Members run flat; the first member's code serves all (their keys agree).
+    // Members run flat; the first member's code serves all (their planned
+    // keys agree). Each member reads and writes in the first member's element
+    // types and its own output's layout: where an operand arrived otherwise
+    // (a kernel wrote another type than planned), the runner converts it.
     const Unit& m0 = u.members[0];
     size_t ni = m0.inputs.size(), no = m0.outputs.size();
     std::vector<Format> in0(r.in.begin(), r.in.begin() + ni), out0(r.out.begin(), r.out.begin() + no);
+    for (size_t io_ = 0, oo = 0, mi = 0; mi < u.members.size(); ++mi) {
+      const Unit& m = u.members[mi];
+      const DevLayout ol = canonical(r.out[oo].layout, r.g.type(m.outputs[0]).shape);
+      for (size_t k = 0; k < m.inputs.size(); ++k) {
+        const Shape& s = r.g.type(m.inputs[k]).shape;
+        const Format want = canonical(Format{in0[k].dtype, numel(s) == 1 ? DevLayout::Plain : ol}, s);
+        if (!same_format(r.in[io_ + k], want, s)) r.in[io_ + k] = want;
+      }
+      for (size_t k = 0; k < m.outputs.size(); ++k) {
+        const Shape& s = r.g.type(m.outputs[k]).shape;
+        r.out[oo + k] = canonical(Format{out0[k].dtype, r.out[oo + k].layout}, s);
+      }
+      io_ += m.inputs.size(), oo += m.outputs.size();
+    }
     GenKernel k = gen_update_group(r.g, m0, in0, out0, r.scalars, r.skip_on_overflow, name);
     std::vector<std::pair<int, int>> io;
     std::vector<int64_t> sizes;

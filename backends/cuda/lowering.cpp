@@ -94,7 +94,12 @@ FormatPlan assign_formats(const ir::Graph& g, Precision p) {
       weighty[v] = wgt;
       bool rank4 = t.shape.size() == 4;
       Format f{t.dtype, rank4 && n.op != OpKind::Input ? DevLayout::NHWC : DevLayout::Plain};
-      bool act = half != DType::F32 && is_float(t.dtype) && t.dtype != DType::F64 && rank4 && img && !wgt;
+      // Activations are feature maps (H*W > 1): per-channel statistics and
+      // scales ([1,C,1,1]) and pooled attention vectors ([N,C,1,1]) are
+      // small and stay fp32 (a batch norm's scale in bf16 would be off by
+      // up to 0.4%).
+      bool act = half != DType::F32 && is_float(t.dtype) && t.dtype != DType::F64 && rank4 && img && !wgt &&
+                 t.shape[2] * t.shape[3] > 1;
       if (act) f.dtype = half;
       fp.preferred[v] = canonical(f, t.shape);
     }
@@ -184,15 +189,30 @@ static bool body_is_elementwise(const ir::Graph& body) {
 bool fused_runs_whole(const ir::Node& n) {
   if (n.op != OpKind::Fused || !n.body) return false;
   const std::string& kind = n.attrs.s("kind");
-  if (kind == "elementwise" || kind == "optimizer") return body_is_elementwise(*n.body);
+  if (kind == "optimizer") return body_is_elementwise(*n.body);
   return false;
+}
+
+void place_emitted(ir::Graph& g, const std::vector<std::vector<NodeId>>& emitted_after) {
+  std::vector<NodeId> order;
+  order.reserve(g.num_nodes());
+  for (NodeId id = 0; id < static_cast<NodeId>(emitted_after.size()); ++id) {
+    order.push_back(id);
+    order.insert(order.end(), emitted_after[id].begin(), emitted_after[id].end());
+  }
+  assert(order.size() == g.num_nodes());
+  g.reorder(order);
+  g.toposort();  // keeps the order when it is one (it is: emitted nodes read only what their anchor could)
+  g.compact();
 }
 
 int expand_fused(ir::Graph& g) {
   int expanded = 0;
   const size_t count = g.num_nodes();
+  std::vector<std::vector<NodeId>> emitted_after(count);
   for (NodeId id = 0; id < static_cast<NodeId>(count); ++id) {
     if (g.node(id).dead || g.node(id).op != OpKind::Fused || fused_runs_whole(g.node(id))) continue;
+    const size_t before = g.num_nodes();
     const ir::Node f = g.node(id);  // a copy: add_node may move the node storage
     if (!f.body) throw std::runtime_error("a fused node without a body in " + f.scope);
     const ir::Graph& body = *f.body;
@@ -218,11 +238,9 @@ int expand_fused(ir::Graph& g) {
     // Updates may name a fused output as a target only through Param/State, never here.
     g.node(id).dead = true;
     ++expanded;
+    for (size_t k = before; k < g.num_nodes(); ++k) emitted_after[id].push_back(static_cast<NodeId>(k));
   }
-  if (expanded) {
-    g.toposort();
-    g.compact();
-  }
+  if (expanded) place_emitted(g, emitted_after);
   return expanded;
 }
 
@@ -249,6 +267,10 @@ namespace {
 bool is_source(OpKind k) {
   return k == OpKind::Input || k == OpKind::Param || k == OpKind::State || k == OpKind::Constant;
 }
+
+// absorb(): a costly small region stays a kernel of its own when the region
+// reading it is at least this many times bigger.
+constexpr int64_t kCostlyRatio = 64;
 
 struct Former {
   const ir::Graph& g;
@@ -283,6 +305,17 @@ struct Former {
     return true;
   }
 
+  // Moves region `from` into region `into` (both run at the later one's position).
+  void merge(int from, int into) {
+    Reg& F = regions[from];
+    Reg& T = regions[into];
+    for (NodeId m : F.nodes) region_of[m] = into;
+    T.nodes.insert(T.nodes.end(), F.nodes.begin(), F.nodes.end());
+    std::sort(T.nodes.begin(), T.nodes.end());
+    T.last = std::max(T.last, F.last);
+    F.nodes.clear();
+  }
+
   void run() {
     for (NodeId id = 0; id < static_cast<NodeId>(g.num_nodes()); ++id) {
       const ir::Node& n = g.node(id);
@@ -293,14 +326,17 @@ struct Former {
         continue;
       }
       if (!ew_op(n.op) || g.type(n.outputs[0]).dtype == DType::F64) continue;
+      // Join the region of an operand; when operands come from several
+      // regions that could each take this node (e.g. the two halves of a
+      // batch-norm backward), those regions become one.
       int joined = -1;
       if (o.fuse_elementwise)
         for (ValueId v : n.inputs) {
           NodeId p = g.value(v).producer;
-          if (p >= 0 && region_of[p] >= 0 && can_join(region_of[p], id)) {
-            joined = region_of[p];
-            break;
-          }
+          int r = p >= 0 ? region_of[p] : -1;
+          if (r < 0 || r == joined || !can_join(r, id)) continue;
+          if (joined < 0) joined = r;
+          else merge(r, joined);
         }
       if (joined < 0) {
         joined = static_cast<int>(regions.size());
@@ -312,9 +348,29 @@ struct Former {
     }
   }
 
-  // Small regions (e.g. the per-channel scale of a batch norm) read only by
-  // one bigger region are recomputed inside it, per element, instead of
-  // being written out by a kernel of their own.
+  // Whether a region computes something costly per element (a square root,
+  // a division, a transcendental): a few of those per element make a
+  // bandwidth-bound kernel compute-bound.
+  bool costly(const Reg& R) const {
+    for (NodeId m : R.nodes)
+      switch (g.node(m).op) {
+        case OpKind::Sqrt:
+        case OpKind::Div:
+        case OpKind::Exp:
+        case OpKind::Log:
+        case OpKind::Tanh:
+        case OpKind::Sigmoid: return true;
+        default: break;
+      }
+    return false;
+  }
+
+  // Small regions read only by one bigger region are recomputed inside it,
+  // per element, instead of being written out by a kernel of their own (a
+  // launch saved), unless they are costly and the bigger region is much
+  // bigger: the per-channel scale of a batch norm, gamma / sqrt(var + eps),
+  // is one tiny kernel rather than a square root and a division for every
+  // element of the activation.
   void absorb() {
     for (bool again = true; again;) {
       again = false;
@@ -337,6 +393,7 @@ struct Former {
         Reg& R = regions[target];
         Shape b;
         if (!ops::broadcast_shapes(P.space, R.space, &b) || b != R.space || P.space == R.space) continue;
+        if (costly(P) && numel(R.space) >= kCostlyRatio * std::max<int64_t>(numel(P.space), 1)) continue;
         for (NodeId m : P.nodes) region_of[m] = target;
         R.nodes.insert(R.nodes.end(), P.nodes.begin(), P.nodes.end());
         std::sort(R.nodes.begin(), R.nodes.end());
@@ -490,6 +547,20 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const Uni
       mark(u);
   }
   return plan;
+}
+
+std::vector<ValueId> unit_inputs(const Unit& u) {
+  if (u.kind != UnitKind::UpdateGroup) return u.inputs;
+  std::vector<ValueId> r;
+  for (const Unit& m : u.members) r.insert(r.end(), m.inputs.begin(), m.inputs.end());
+  return r;
+}
+
+std::vector<ValueId> unit_outputs(const Unit& u) {
+  if (u.kind != UnitKind::UpdateGroup) return u.outputs;
+  std::vector<ValueId> r;
+  for (const Unit& m : u.members) r.insert(r.end(), m.outputs.begin(), m.outputs.end());
+  return r;
 }
 
 DevicePlan plan_device(const ir::Graph& src, Precision p, const UnitOptions& o) {

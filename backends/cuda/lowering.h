@@ -86,6 +86,14 @@ bool fused_runs_whole(const ir::Node& n);
 // bias or epilogue joins the elementwise kernel after the convolution.
 int expand_fused(ir::Graph& g);
 
+// After a pass appended nodes for existing ones: moves the nodes emitted for
+// node i (emitted_after[i], ids past the old count) right after node i, so
+// that the graph keeps its schedule (e.g. remat's recomputation just before
+// its backward readers; a plain toposort would hoist it next to its inputs),
+// then compacts the graph. Emitted nodes may read only values defined before
+// them in that order.
+void place_emitted(ir::Graph& g, const std::vector<std::vector<ir::NodeId>>& emitted_after);
+
 // Rewrites that move work into generated kernels (rewrite.cpp): batch norm
 // split into its statistics and elementwise normalization, conv bias as an
 // add, asymmetric conv padding made explicit, relu_backward reading the relu
@@ -137,6 +145,11 @@ struct UnitOptions {
 // regions; null: never batch.
 UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& needed, const UnitOptions& o,
                     std::string (*key_of)(const ir::Graph&, const Unit&, const FormatPlan&), const FormatPlan& formats);
+
+// The inputs and outputs of a unit as the runner binds them (an update
+// group: its members' operands one after the other).
+std::vector<ir::ValueId> unit_inputs(const Unit& u);
+std::vector<ir::ValueId> unit_outputs(const Unit& u);
 
 // Nodes whose results reach a graph output or a state update.
 std::vector<bool> needed_nodes(const ir::Graph& g);

@@ -59,7 +59,7 @@ std::string nvrtc_version() {
   return std::to_string(major) + "." + std::to_string(minor);
 }
 
-NvrtcResult nvrtc_compile(const std::string& source, int arch, bool use_cache) {
+NvrtcResult nvrtc_compile(const std::string& source, int arch, bool use_cache, bool refresh) {
   NvrtcResult res;
   const std::string arch_opt = "--gpu-architecture=sm_" + std::to_string(arch);
   std::vector<const char*> opts = {arch_opt.c_str(), "--std=c++17", "-default-device", "--fmad=true",
@@ -70,7 +70,7 @@ NvrtcResult nvrtc_compile(const std::string& source, int arch, bool use_cache) {
   std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(fnv1a(key_text)));
   fs::path dir = use_cache ? cache_dir() : fs::path();
   fs::path file = dir.empty() ? fs::path() : dir / (std::string(key) + ".cubin");
-  if (!file.empty()) {
+  if (!file.empty() && !refresh) {
     std::ifstream in(file, std::ios::binary);
     if (in) {
       res.cubin.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

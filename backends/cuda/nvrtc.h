@@ -21,7 +21,9 @@ struct NvrtcResult {
 
 // Compiles `source` for sm_<arch> (e.g. 90). Throws std::runtime_error with
 // the log (and the numbered source lines it points at) on errors.
-NvrtcResult nvrtc_compile(const std::string& source, int arch, bool use_cache = true);
+// `refresh`: compile even when the cache has the cubin, and replace it (the
+// runner does when a cached cubin does not load).
+NvrtcResult nvrtc_compile(const std::string& source, int arch, bool use_cache = true, bool refresh = false);
 
 // "13.0"
 std::string nvrtc_version();

@@ -62,11 +62,6 @@ struct KernelRequest {
   std::function<DevKernel*(ir::NodeId)> kernel_of;  // kernels of earlier nodes (max-pool backward)
 };
 
-// The inputs and outputs of a unit as the runner binds them (an update
-// group: its members' operands one after the other).
-std::vector<ir::ValueId> unit_inputs(const Unit& u);
-std::vector<ir::ValueId> unit_outputs(const Unit& u);
-
 std::unique_ptr<DevKernel> make_kernel(KernelRequest& r);
 std::unique_ptr<DevKernel> make_convert(Program& p, const Shape& s, const Format& from, const Format& to);
 // A device-to-device copy of `bytes` (state updates that cannot run in place);

@@ -68,8 +68,12 @@ int lower_for_device(ir::Graph& g) {
   int changed = 0;
   ir::Builder b(g);
   const size_t count = g.num_nodes();
+  // The nodes a rewrite emits run right after the node it rewrote (they read
+  // only its operands and results).
+  std::vector<std::vector<NodeId>> emitted_after(count);
   for (NodeId id = 0; id < static_cast<NodeId>(count); ++id) {
     if (g.node(id).dead) continue;
+    const size_t before = g.num_nodes();
     const ir::Node n = g.node(id);  // a copy: emitting nodes moves the storage
     b.scope = n.scope;
     b.loc = n.loc;
@@ -157,6 +161,7 @@ int lower_for_device(ir::Graph& g) {
       }
       default: break;
     }
+    for (size_t k = before; k < g.num_nodes(); ++k) emitted_after[id].push_back(static_cast<NodeId>(k));
   }
   // relu_backward(dy, s) -> relu_backward(dy, relu(s)).
   // Only a relu placed before the relu_backward (the forward one), so that
@@ -171,10 +176,7 @@ int lower_for_device(ir::Graph& g) {
       ++changed;
     }
   }
-  if (changed) {
-    g.toposort();
-    g.compact();
-  }
+  if (changed) place_emitted(g, emitted_after);
   return changed;
 }
 

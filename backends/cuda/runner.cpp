@@ -188,7 +188,11 @@ void CudaRunner::add_unit(int ui) {
   std::unique_ptr<DevKernel> k = make_kernel(r);
   Step st;
   for (size_t i = 0; i < ins.size(); ++i) st.in.push_back(get_slot(ins[i], r.in[i]));
-  for (size_t i = 0; i < outs.size(); ++i) st.out.push_back(used_[outs[i]] ? new_slot(outs[i], r.out[i], Home::Arena) : -1);
+  // Dedicated kernels skip outputs nobody reads (a null pointer); generated
+  // ones store every output, so theirs get memory all the same.
+  const bool skips_unread = u.kind == UnitKind::Node && !gather_op(g.node(u.nodes[0]).op);
+  for (size_t i = 0; i < outs.size(); ++i)
+    st.out.push_back(used_[outs[i]] || !skips_unread ? new_slot(outs[i], r.out[i], Home::Arena) : -1);
   if (!u.nodes.empty()) st.scope = g.node(u.nodes[0]).scope;
   else if (!u.members.empty() && !u.members[0].nodes.empty()) st.scope = "update group";
   DevKernel* raw = k.get();

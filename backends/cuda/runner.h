@@ -91,7 +91,12 @@ class CudaRunner final : public Runner {
   // runner.cpp: compilation
   void compile(const ir::Graph& g);
   int new_slot(ir::ValueId v, const Format& f, Home h);
-  int root(int s) const { return slots_[s].home == Home::Alias ? slots_[s].alias_of : s; }
+  // The slot owning the memory (an alias may alias an alias: a reshape of a
+  // value that place_updates() later writes in place into its state).
+  int root(int s) const {
+    while (slots_[s].home == Home::Alias) s = slots_[s].alias_of;
+    return s;
+  }
   int get_slot(ir::ValueId v, const Format& want);
   void add_unit(int ui);
   void add_gradient_check();

@@ -24,7 +24,7 @@ void* CudaRunner::slot_ptr(int s, int parity) const {
     case Home::Feed: return feed_dev_[parity] + r.offset;
     case Home::Alias: break;
   }
-  throw std::logic_error("CUDA runner: an alias of an alias");
+  throw std::logic_error("CUDA runner: an unresolved alias");
 }
 
 void CudaRunner::enqueue_steps(int parity, bool timed) {
@@ -68,19 +68,27 @@ void CudaRunner::launch_step_graph(int p) {
   if (!exec_[p]) {
     cudaGraph_t graph = nullptr;
     ACNN_CUDA(cudaStreamBeginCapture(dev_->compute, cudaStreamCaptureModeThreadLocal));
-    try {
-      enqueue_steps(p, false);
-    } catch (...) {
-      cudaStreamEndCapture(dev_->compute, &graph);
+    // A failed capture (a launch that throws, or a call that invalidates the
+    // capture without an error of its own) falls back to eager launches.
+    auto give_up = [&](const std::string& why) {
       if (graph) cudaGraphDestroy(graph);
       cudaGetLastError();
       graphs_ok_ = false;
-      std::cerr << "acnn: warning: capturing the step as a CUDA graph failed; running it kernel by kernel\n";
+      std::cerr << "acnn: warning: capturing the step as a CUDA graph failed (" << why << "); running it kernel by kernel\n";
       enqueue_steps(p, false);
       ++runs_[p];
+    };
+    try {
+      enqueue_steps(p, false);
+    } catch (const std::exception& ex) {
+      cudaStreamEndCapture(dev_->compute, &graph);
+      give_up(ex.what());
       return;
     }
-    ACNN_CUDA(cudaStreamEndCapture(dev_->compute, &graph));
+    if (cudaError_t ec = cudaStreamEndCapture(dev_->compute, &graph); ec != cudaSuccess || !graph) {
+      give_up(cudaGetErrorString(ec));
+      return;
+    }
     cudaError_t e = cudaGraphInstantiate(&exec_[p], graph, 0);
     cudaGraphDestroy(graph);
     if (e != cudaSuccess) {
@@ -100,8 +108,7 @@ void CudaRunner::launch_step_graph(int p) {
 
 void CudaRunner::submit(const std::map<std::string, Tensor>& feeds, ExecContext& ctx) {
   if (inflight_.size() >= 2) throw std::logic_error("CudaRunner::submit: two steps in flight; call wait() first");
-  const int p = parity_;
-  parity_ ^= 1;
+  const int p = parity_;  // flipped once the inputs are checked and staged
   host_ctx_ = ctx;
   // Per-step parameters.
   AcnnParams& P = *pinned_params_[p];
@@ -126,6 +133,7 @@ void CudaRunner::submit(const std::map<std::string, Tensor>& feeds, ExecContext&
       throw std::runtime_error("feed `" + f.name + "` must be a plain host tensor");
     std::memcpy(pinned_in_[p] + f.offset, t.raw(), f.bytes);
   }
+  parity_ ^= 1;
   // Upload on the copy stream once the step that last used these buffers has read them.
   cudaStream_t cs = dev_->copy, ks = dev_->compute;
   ACNN_CUDA(cudaStreamWaitEvent(cs, consumed_[p], 0));

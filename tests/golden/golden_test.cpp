@@ -8,6 +8,9 @@
 #include "compiler/train/model_graphs.h"
 #include "compiler/train/train_graph.h"
 #include "tests/golden/golden.h"
+#ifdef ACNN_HAVE_CUDA
+#include "backends/cuda/plan_report.h"
+#endif
 
 using namespace acnn;
 
@@ -85,3 +88,29 @@ TEST_CASE("fused-stage dumps match their goldens (training and inference)", "[go
     }
   }
 }
+
+#ifdef ACNN_HAVE_CUDA
+TEST_CASE("device-stage dumps (the CUDA backend's kernels) match their goldens", "[golden]") {
+  auto files = testing::golden_inputs("tests/golden/device");
+  REQUIRE(!files.empty());
+  for (const std::string& file : files) {
+    for (std::string mode : {"train", "eval"}) {
+      SECTION(file + " " + mode) {
+        ModelFile mf;
+        REQUIRE(mf.load(file));
+        auto fwd = mf.build(2);
+        REQUIRE(fwd);
+        std::unique_ptr<ir::Graph> g =
+            mode == "train" ? build_train_graph(*fwd, default_train_options(*fwd)) : build_eval_graph(*fwd, false);
+        passes::PipelineOptions po;
+        po.mode = mode == "train" ? passes::Mode::Train : passes::Mode::Eval;
+        po.remat_min_bytes = 0;  // show rematerialization on this small block
+        passes::run_pipeline(*g, po);
+        cuda::DevicePlan plan = cuda::plan_device(*g, mode == "train" ? cuda::Precision::BF16 : cuda::Precision::FP32);
+        testing::check_golden(testing::source_dir() + "/" + file.substr(0, file.size() - 5) + "." + mode + ".expected",
+                              cuda::plan_report(plan));
+      }
+    }
+  }
+}
+#endif

@@ -11,6 +11,8 @@
 #include "backends/cuda/codegen.h"
 #include "backends/cuda/lowering.h"
 #include "backends/cuda/nvrtc.h"
+#include "backends/cuda/plan_report.h"
+#include "compiler/passes/pipeline.h"
 #include "compiler/autodiff/autodiff.h"
 #include "compiler/elaborate/model_file.h"
 #include "compiler/ir/builder.h"
@@ -250,6 +252,83 @@ TEST_CASE("CUDA lowering: units cover every needed node; the optimizer is one mu
   // Fewer kernels than nodes: elementwise chains fuse.
   CHECK(static_cast<int>(d.units.units.size()) < static_cast<int>(lg.num_nodes()) / 2);
   INFO(regions << " regions, " << nodes << " node units, " << groups << " update groups");
+}
+
+TEST_CASE("CUDA lowering: regions are maximal (no region feeds only one later region of its space)", "[unit]") {
+  // Before regions could merge, the batch-norm backward wrote xhat * dgamma
+  // from one kernel and read it back in the next.
+  for (const char* file : {"fashion/assemble.acnn", "fashion/baseline.acnn"}) {
+    auto g = test::model_train_graph(file, 4);
+    passes::PipelineOptions po;
+    po.remat_min_bytes = 0;
+    passes::run_pipeline(*g, po);
+    DevicePlan d = plan_device(*g, Precision::BF16);
+    const ir::Graph& lg = *d.graph;
+    const auto users = lg.users();
+    std::set<ir::ValueId> external;
+    for (const auto& [name, v] : lg.outputs) external.insert(v);
+    for (const ir::StateUpdate& u : lg.updates) external.insert(u.value);
+    int regions = 0;
+    for (size_t i = 0; i < d.units.units.size(); ++i) {
+      const Unit& u = d.units.units[i];
+      if (u.kind != UnitKind::Region) continue;
+      ++regions;
+      std::set<int> readers;
+      bool outside = false;
+      for (ir::ValueId v : u.outputs) {
+        outside |= external.count(v) > 0;
+        for (ir::NodeId r : users[v]) {
+          const int ru = d.units.unit_of_node[r];
+          if (ru < 0 || d.units.units[ru].kind != UnitKind::Region) outside = true;
+          else readers.insert(ru);
+        }
+      }
+      if (outside || readers.size() != 1) continue;
+      const Unit& t = d.units.units[*readers.begin()];
+      INFO(file << ": unit #" << i << " (" << lg.node(u.nodes[0]).scope << ") feeds only unit #" << *readers.begin());
+      CHECK(t.space != u.space);
+    }
+    CHECK(regions > 10);
+  }
+}
+
+TEST_CASE("CUDA lowering: the device plan keeps the graph's schedule (remat lowers its memory peak)", "[unit]") {
+  // Inlining fused nodes and the batch-norm rewrites append nodes; a plain
+  // toposort hoisted remat's recomputation next to its forward inputs, which
+  // kept every recomputed value alive from forward to backward.
+  auto peak = [](bool remat) {
+    auto g = test::model_train_graph("fashion/assemble.acnn", 32);
+    passes::PipelineOptions po;
+    po.remat_min_bytes = 0;
+    if (!remat) po.disabled.insert("remat");
+    passes::run_pipeline(*g, po);
+    return plan_memory(plan_device(*g, Precision::BF16)).peak;
+  };
+  const double with = peak(true), without = peak(false);
+  INFO("temporaries peak: " << with << " B with remat, " << without << " B without");
+  CHECK(with < 0.85 * without);
+}
+
+TEST_CASE("CUDA plan report: kernels, formats and a memory estimate without a GPU", "[unit]") {
+  auto g = test::model_train_graph("fashion/baseline.acnn", 8);
+  passes::run_pipeline(*g, passes::PipelineOptions{});
+  DevicePlan d = plan_device(*g, Precision::BF16);
+  const std::string text = plan_report(d);
+  CHECK(text.find("device plan (mixed_bf16)") == 0);
+  CHECK(text.find("conv2d_backward_weight") != std::string::npos);
+  CHECK(text.find("bf16/nhwc") != std::string::npos);   // activations
+  CHECK(text.find("f32/plain") != std::string::npos);   // statistics, parameters
+  CHECK(text.find("multi-tensor update") != std::string::npos);
+  // The summary alone has no per-unit lines.
+  PlanReportOptions o;
+  o.units = false;
+  const std::string summary = plan_report(d, o);
+  CHECK(summary.find("  #") == std::string::npos);
+  CHECK(summary.size() < text.size() / 4);
+  // A hand count: every launch's operands.
+  const PlanMemory m = plan_memory(d);
+  CHECK(m.peak > 0);
+  CHECK(m.feeds == 8 * 1 * 28 * 28 * 4 + 8 * 4);  // f32 images and i32 labels
 }
 
 TEST_CASE("CUDA codegen: every generated kernel of the models compiles with NVRTC", "[unit]") {

@@ -1,0 +1,223 @@
+#include "backends/cuda/plan_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "compiler/ir/op.h"
+#include "compiler/ir/stats.h"
+
+namespace acnn::cuda {
+
+namespace {
+
+using ir::NodeId;
+using ir::ValueId;
+
+struct Cost {
+  int launches = 0;
+  double read = 0, written = 0, flops = 0, floor_s = 0;
+};
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::BF16: return "mixed_bf16";
+    case Precision::FP16: return "mixed_fp16";
+    default: return "fp32";
+  }
+}
+
+std::string human_bytes(double b) {
+  char buf[32];
+  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
+  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  else if (b >= 1e3) std::snprintf(buf, sizeof buf, "%.1f kB", b / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f B", b);
+  return buf;
+}
+
+// The row of the summary table a unit counts in.
+std::string kind_of(const ir::Graph& g, const Unit& u) {
+  switch (u.kind) {
+    case UnitKind::Region: return "generated elementwise";
+    case UnitKind::FusedRegion: return "generated " + g.node(u.nodes[0]).attrs.s("kind");
+    case UnitKind::UpdateGroup: return "multi-tensor update";
+    default: break;
+  }
+  return ir::op_name(g.node(u.nodes[0]).op);
+}
+
+// What a unit computes, e.g. "relu(add(mul, mul))" shortened to its op list.
+std::string what(const ir::Graph& g, const Unit& u) {
+  if (u.kind == UnitKind::UpdateGroup)
+    return std::to_string(u.members.size()) + " tensors x {" + what(g, u.members[0]) + "}";
+  std::string s;
+  for (NodeId id : u.nodes) {
+    const ir::Node& n = g.node(id);
+    std::string name = n.op == ir::OpKind::Fused ? "fused:" + n.attrs.s("label") : ir::op_name(n.op);
+    s += (s.empty() ? "" : " ") + name;
+    if (s.size() > 90) return s + " ...";
+  }
+  return s;
+}
+
+std::string scope_of(const ir::Graph& g, const Unit& u) {
+  const Unit& m = u.kind == UnitKind::UpdateGroup ? u.members[0] : u;
+  for (NodeId id : m.nodes)
+    if (!g.node(id).scope.empty()) return g.node(id).scope;
+  return "";
+}
+
+bool in_scope(const ir::Graph& g, const Unit& u, const std::string& scope) {
+  if (scope.empty()) return true;
+  const Unit& m = u.kind == UnitKind::UpdateGroup ? u.members[0] : u;
+  for (NodeId id : m.nodes) {
+    const std::string& s = g.node(id).scope;
+    if (s.compare(0, scope.size(), scope) == 0 && (s.size() == scope.size() || s[scope.size()] == '.')) return true;
+  }
+  return false;
+}
+
+std::string value_str(const DevicePlan& p, ValueId v) {
+  const Shape& s = p.graph->type(v).shape;
+  return "%" + std::to_string(v) + ":" + shape_str(s) + " " + format_str(canonical(p.formats.preferred[v], s));
+}
+
+// Values something reads: a needed node, a graph output or a state update.
+// Kernels skip the outputs nobody reads (the runner binds no memory).
+std::vector<bool> read_values(const DevicePlan& p) {
+  const ir::Graph& g = *p.graph;
+  std::vector<bool> read(g.num_values(), false);
+  for (NodeId id = 0; id < static_cast<NodeId>(g.num_nodes()); ++id)
+    if (p.needed[id])
+      for (ValueId v : g.node(id).inputs) read[v] = true;
+  for (const auto& [name, v] : g.outputs) read[v] = true;
+  for (const ir::StateUpdate& u : g.updates) read[u.value] = true;
+  return read;
+}
+
+}  // namespace
+
+PlanMemory plan_memory(const DevicePlan& p) {
+  const std::vector<bool> read = read_values(p);
+  const ir::Graph& g = *p.graph;
+  const int nu = static_cast<int>(p.units.units.size());
+  std::vector<ValueId> root(g.num_values());
+  for (ValueId v = 0; v < static_cast<ValueId>(g.num_values()); ++v) root[v] = v;
+  std::vector<int> first(g.num_values(), -1), last(g.num_values(), -1);
+  PlanMemory m;
+  for (int i = 0; i < nu; ++i) {
+    const Unit& u = p.units.units[i];
+    if (u.kind == UnitKind::Source) continue;
+    for (ValueId v : unit_inputs(u)) last[root[v]] = i;
+    if (u.kind == UnitKind::Node && g.node(u.nodes[0]).op == ir::OpKind::Reshape) {
+      root[g.node(u.nodes[0]).outputs[0]] = root[u.inputs[0]];
+      continue;
+    }
+    for (ValueId v : unit_outputs(u))
+      if (read[v]) first[v] = last[v] = i;
+  }
+  for (const ir::Node& n : g.nodes()) {
+    if (n.dead || !(n.op == ir::OpKind::Input || n.op == ir::OpKind::Param || n.op == ir::OpKind::State)) continue;
+    // Feeds arrive as the host has them (the runner converts them on the device).
+    const ir::ValueType& t = g.type(n.outputs[0]);
+    const Format f = n.op == ir::OpKind::Input ? Format{t.dtype, DevLayout::Plain} : p.formats.preferred[n.outputs[0]];
+    (n.op == ir::OpKind::Input ? m.feeds : m.persistent) += static_cast<double>(format_bytes(t.shape, f));
+  }
+  for (const auto& [name, v] : g.outputs) last[root[v]] = nu;
+  for (const ir::StateUpdate& up : g.updates) last[root[up.value]] = nu;
+  std::vector<double> delta(nu + 2, 0);
+  for (ValueId v = 0; v < static_cast<ValueId>(g.num_values()); ++v) {
+    if (first[v] < 0) continue;
+    const double b = static_cast<double>(format_bytes(g.type(v).shape, p.formats.preferred[v]));
+    delta[first[v]] += b;
+    delta[last[v] + 1] -= b;
+  }
+  double live = 0;
+  for (int i = 0; i <= nu; ++i) {
+    live += delta[i];
+    if (live > m.peak) m.peak = live, m.peak_unit = i;
+  }
+  return m;
+}
+
+std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
+  const ir::Graph& g = *p.graph;
+  const bool half = p.precision != Precision::FP32;
+  const double peak_flops = (half ? o.tflops_half : o.tflops_fp32) * 1e12, bandwidth = o.bandwidth_gbs * 1e9;
+  auto bytes_of = [&](ValueId v) { return static_cast<double>(format_bytes(g.type(v).shape, p.formats.preferred[v])); };
+
+  const std::vector<bool> read = read_values(p);
+
+  std::map<std::string, Cost> by_kind;
+  Cost total;
+  std::ostringstream units;
+  int index = 0, views = 0;
+  for (const Unit& u : p.units.units) {
+    const int i = index++;
+    if (u.kind == UnitKind::Source) continue;
+    if (u.kind == UnitKind::Node && g.node(u.nodes[0]).op == ir::OpKind::Reshape) {
+      ++views;  // the runner names the same memory
+      continue;
+    }
+    Cost c;
+    c.launches = 1;
+    for (ValueId v : unit_inputs(u)) c.read += bytes_of(v);
+    for (ValueId v : unit_outputs(u)) c.written += read[v] ? bytes_of(v) : 0;
+    for (NodeId id : u.nodes) c.flops += 2.0 * static_cast<double>(ir::node_macs(g, g.node(id)));
+    c.floor_s = std::max((c.read + c.written) / bandwidth, c.flops / peak_flops);
+    Cost& k = by_kind[kind_of(g, u)];
+    for (Cost* t : {&k, &total})
+      t->launches += c.launches, t->read += c.read, t->written += c.written, t->flops += c.flops, t->floor_s += c.floor_s;
+    if (!o.units || !in_scope(g, u, o.scope)) continue;
+    std::string scope = scope_of(g, u);
+    units << "  #" << i << " " << kind_of(g, u) << ": " << what(g, u) << (scope.empty() ? "" : "  (" + scope + ")") << "\n";
+    if (u.kind == UnitKind::Region && !u.space.empty()) units << "     over " << shape_str(u.space) << "\n";
+    auto list = [&](const char* label, const std::vector<ValueId>& vs) {
+      units << "     " << label;
+      size_t shown = 0;
+      for (ValueId v : vs) {
+        if (shown++ == 6) {
+          units << " ... (" << vs.size() << " in all)";
+          break;
+        }
+        units << " " << value_str(p, v);
+      }
+      units << "\n";
+    };
+    list("in: ", unit_inputs(u));
+    list("out:", unit_outputs(u));
+    for (ValueId v : unit_outputs(u))
+      if (!read[v]) units << "     (%" << v << " is not read: not written)\n";
+  }
+
+  const PlanMemory mem = plan_memory(p);
+  std::ostringstream os;
+  os << "device plan (" << precision_name(p.precision) << "): " << total.launches << " kernel launches per step, "
+     << p.fused_expanded << " fused nodes inlined back, " << p.rewrites << " device rewrites, "
+     << p.formats.activations << " values in half precision, " << views << " reshapes (views, no kernel)\n"
+     << "memory estimate: temporaries peak at " << human_bytes(mem.peak) << " (after unit #" << mem.peak_unit
+     << "), persistent " << human_bytes(mem.persistent) << ", feeds " << human_bytes(mem.feeds) << "\n";
+  if (o.units) os << units.str();
+  char line[200];
+  std::snprintf(line, sizeof line, "%-32s %8s %11s %11s %10s %10s\n", "kernel kind", "launches", "read", "written",
+                "GFLOP", "floor ms");
+  os << line;
+  std::vector<std::pair<std::string, Cost>> rows(by_kind.begin(), by_kind.end());
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.floor_s > b.second.floor_s; });
+  rows.emplace_back("total", total);
+  for (const auto& [name, c] : rows) {
+    std::snprintf(line, sizeof line, "%-32s %8d %11s %11s %10.1f %10.3f\n", name.c_str(), c.launches,
+                  human_bytes(c.read).c_str(), human_bytes(c.written).c_str(), c.flops / 1e9, c.floor_s * 1e3);
+    os << line;
+  }
+  std::snprintf(line, sizeof line,
+                "floor: per kernel max(bytes / %.0f GB/s, FLOPs / %.0f TFLOP/s), summed; conversions the runner adds, "
+                "workspaces and launch gaps not counted\n",
+                o.bandwidth_gbs, half ? o.tflops_half : o.tflops_fp32);
+  os << line;
+  return os.str();
+}
+
+}  // namespace acnn::cuda

@@ -1,0 +1,41 @@
+// What the CUDA backend will run for a graph, printed without a GPU: the
+// device-independent plan (lowering.h) of a graph as `acnn dump --stage
+// device` shows it. One line per kernel unit (what it computes, its scope,
+// the values it reads and writes with their storage formats), then a table
+// per kind of kernel: launches, bytes moved through device memory and
+// floating-point work, and the time floor those imply on a given card
+// (bytes / bandwidth and FLOPs / peak, whichever is larger, per kernel). The
+// floor ignores format conversions the runner adds when a kernel wants an
+// input in another format, cuDNN workspaces and cache effects: it says where
+// the step's time can go, not what it will be.
+#pragma once
+
+#include <string>
+
+#include "backends/cuda/lowering.h"
+
+namespace acnn::cuda {
+
+struct PlanReportOptions {
+  bool units = true;             // one line per kernel unit (false: the summary only)
+  std::string scope;             // only units with a node in this scope (prefix match)
+  double bandwidth_gbs = 3350;   // device memory, GB/s (H100 SXM: 3.35 TB/s)
+  double tflops_half = 989;      // dense bf16/fp16 tensor-core peak (H100 SXM)
+  double tflops_fp32 = 67;       // fp32 (non-tensor) peak, for fp32 plans
+};
+
+std::string plan_report(const DevicePlan& plan, const PlanReportOptions& o = {});
+
+// The memory the plan needs, estimated from liveness: each value a kernel
+// writes (and something reads) lives, in its preferred format, from its
+// producer unit to its last reader (through reshapes, which are views).
+// The runner's arena packs the same intervals (plus format conversions).
+struct PlanMemory {
+  double peak = 0;        // bytes of temporaries live at once, at most
+  int peak_unit = -1;     // the unit after which they peak
+  double persistent = 0;  // parameters and state
+  double feeds = 0;       // graph inputs
+};
+PlanMemory plan_memory(const DevicePlan& plan);
+
+}  // namespace acnn::cuda
