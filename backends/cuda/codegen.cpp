@@ -272,9 +272,127 @@ std::string region_body(const RegionView& r, const std::vector<std::string>& inp
 
 // ---------------------------------------------------------------- regions
 
+namespace {
+
+// How one operand of a vectorized region is read across a vector's lanes.
+enum class LaneAccess { Vector, Broadcast, Contiguous, Strided };
+
+// Lanes per thread for a region (1: scalar code). A thread handles V
+// consecutive elements of the space, which differ only in the innermost
+// physical axis: full-size operands in the space's layout move as one 16-byte
+// load or store (8 bf16/fp16 or 4 fp32 values; all such operands must share
+// the element size), broadcast inputs are read once per thread or per lane.
+// Regions drawing random numbers stay scalar.
+int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const std::vector<Format>& in,
+                 const std::vector<Format>& out) {
+  const int64_t n = numel(space);
+  if (space.empty() || n < 1024) return 1;
+  for (const ir::Node* x : r.inlined)
+    if (x->op == OpKind::RandomUniform) return 1;
+  size_t es = 0;
+  auto full = [&](const Shape& s, const Format& f) {
+    if (s != space) return true;
+    if (canonical(f.layout, s) != sl) return false;
+    const size_t e = dtype_size(f.dtype);
+    if (es != 0 && e != es) return false;
+    es = e;
+    return e == 2 || e == 4;
+  };
+  for (size_t k = 0; k < r.inputs.size(); ++k)
+    if (!full(r.g->type(r.inputs[k]).shape, in[k])) return 1;
+  for (size_t k = 0; k < r.outputs.size(); ++k)
+    if (!full(r.g->type(r.outputs[k]).shape, out[k])) return 1;
+  if (es == 0) return 1;
+  const int lanes = static_cast<int>(16 / es);
+  const int inner = physical_axes(sl, space.size()).back();
+  if (space[inner] % lanes != 0 || n % lanes != 0) return 1;
+  return lanes;
+}
+
+
+// The vectorized form of gen_region (region_lanes() > 1): a grid-stride loop
+// over vectors of V elements; full-size operands are 16-byte loads and
+// stores, other inputs are read at the first lane's coordinates plus the
+// lane times their stride along the innermost axis (0: one value for all).
+GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout sl, const std::vector<Format>& in,
+                            const std::vector<Format>& out, const ScalarIndex& sc, const std::string& name,
+                            bool skip_on_overflow) {
+  const int lanes = region_lanes(r, space, sl, in, out);
+  const int64_t n = numel(space), vectors = n / lanes;
+  const std::string T = index_type(n);
+  const int inner = physical_axes(sl, space.size()).back();
+  std::vector<std::string> params;
+  std::ostringstream pre, lane, post;
+  bool coords = false;
+  std::vector<std::string> input_expr;
+  for (size_t k = 0; k < r.inputs.size(); ++k) {
+    const Shape& s = r.g->type(r.inputs[k]).shape;
+    const std::string K = std::to_string(k), ct = ctype(in[k].dtype);
+    params.push_back("const " + ct + "* in" + K);
+    input_expr.push_back("a" + K);
+    if (s == space) {  // one 16-byte load, one element per lane
+      pre << "      const uint4 v" << K << " = *reinterpret_cast<const uint4*>(in" << K << " + i);\n";
+      lane << "        const float a" << K << " = "
+           << load(in[k].dtype, "reinterpret_cast<const " + ct + "*>(&v" + K + ")", "l") << ";\n";
+      continue;
+    }
+    if (numel(s) == 1) {
+      pre << "      const float a" << K << " = " << load(in[k].dtype, "in" + K, "0") << ";\n";
+      continue;
+    }
+    coords = true;
+    const size_t shift = space.size() - s.size();
+    const int64_t stride = static_cast<int>(inner) >= static_cast<int>(shift) && s[inner - shift] != 1
+                               ? logical_strides(s, canonical(in[k].layout, s))[inner - shift]
+                               : 0;
+    const std::string at = offset_in_space(s, in[k].layout, space);
+    if (stride == 0) {
+      pre << "      const float a" << K << " = " << load(in[k].dtype, "in" + K, at) << ";\n";
+    } else {
+      pre << "      const " << T << " o" << K << " = " << at << ";\n";
+      lane << "        const float a" << K << " = "
+           << load(in[k].dtype, "in" + K, "o" + K + (stride == 1 ? " + l" : " + l * " + std::to_string(stride) + "u"))
+           << ";\n";
+    }
+  }
+  for (size_t k = 0; k < r.outputs.size(); ++k) {
+    const std::string K = std::to_string(k), ct = ctype(out[k].dtype);
+    params.push_back(ct + std::string("* out") + K);
+    pre << "      uint4 w" << K << ";\n";
+    post << "      *reinterpret_cast<uint4*>(out" << K << " + i) = w" << K << ";\n";
+  }
+  auto no_random = [](const ir::Node&) -> std::string { throw std::logic_error("codegen: random numbers in a vector region"); };
+  std::map<ValueId, std::string> names;
+  std::string body = region_body(r, input_expr, no_random, sc, &names);
+  for (size_t k = 0; k < r.outputs.size(); ++k) {
+    const std::string K = std::to_string(k);
+    body += "      " + store(out[k].dtype, "reinterpret_cast<" + std::string(ctype(out[k].dtype)) + "*>(&w" + K + ")", "l",
+                           names.at(r.outputs[k])) + "\n";
+  }
+  std::ostringstream os;
+  os << kernel_head(name, params);
+  if (skip_on_overflow) os << "  if (S->overflow) return;\n";
+  os << "  for (" << T << " vi = blockIdx.x * blockDim.x + threadIdx.x; vi < " << vectors
+     << "u; vi += gridDim.x * blockDim.x) {\n"
+     << "      const " << T << " i = vi * " << lanes << "u;\n";
+  if (coords) os << coord_code(space, sl, T);
+  os << pre.str() << "#pragma unroll\n      for (int l = 0; l < " << lanes << "; ++l) {\n" << lane.str();
+  // region_body indents by six; one more level inside the lane loop.
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) os << (line.rfind("      ", 0) == 0 ? "  " : "") << line << "\n";
+  os << "      }\n" << post.str() << "  }\n}\n";
+  return GenKernel{name, os.str(), vectors, false};
+}
+
+}  // namespace
+
 GenKernel gen_region(const ir::Graph& g, const Unit& u, const std::vector<Format>& in, const std::vector<Format>& out,
                      const ScalarIndex& sc, const std::string& name, bool skip_on_overflow) {
   RegionView r = region_view(g, u);
+  {
+    const DevLayout sl = out.empty() ? DevLayout::Plain : canonical(out[0].layout, u.space);
+    if (region_lanes(r, u.space, sl, in, out) > 1) return gen_region_vector(r, u.space, sl, in, out, sc, name, skip_on_overflow);
+  }
   const Shape& space = u.space;
   const int64_t n = std::max<int64_t>(numel(space), 1);
   const DevLayout sl = out.empty() ? DevLayout::Plain : canonical(out[0].layout, space);

@@ -18,6 +18,7 @@ const char* kHeader = R"(
 #include <cstdint>
 #include <cstring>
 struct acnn_dim3 { unsigned int x, y, z; };
+struct alignas(16) uint4 { unsigned int x, y, z, w; };  // vectorized regions move 16 bytes at a time
 static acnn_dim3 blockIdx, threadIdx, blockDim, gridDim;
 extern "C" void acnn_sim_set(unsigned bx, unsigned gx) {
   blockIdx = {bx, 0, 0}; gridDim = {gx, 1, 1}; threadIdx = {0, 0, 0}; blockDim = {1, 1, 1};
@@ -57,7 +58,7 @@ HostSim::HostSim(const std::string& source) {
     std::ofstream out(dir_ + "/k.cpp");
     out << kHeader << source;
   }
-  std::string cmd = "c++ -std=c++17 -O1 -w -shared -fPIC -o " + dir_ + "/k.so " + dir_ + "/k.cpp 2> " + dir_ + "/log";
+  std::string cmd = "c++ -std=c++17 -O1 -fno-strict-aliasing -w -shared -fPIC -o " + dir_ + "/k.so " + dir_ + "/k.cpp 2> " + dir_ + "/log";
   if (std::system(cmd.c_str()) != 0) {
     std::ifstream log(dir_ + "/log");
     std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());

@@ -39,6 +39,7 @@ struct Job {
 
 struct SimResult {
   int units = 0, compared = 0;
+  int vectorized = 0;  // regions generated in the 16-byte vector form
 };
 
 // Every value of g on the reference kernels; Fused nodes by interpreting
@@ -123,6 +124,7 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
   };
   std::vector<Job> jobs;
   std::string src = prelude();
+  int vectorized = 0;
   int k = 0;
   for (const Unit& u : d.units.units) {
     std::string name = "sim" + std::to_string(k++);
@@ -141,6 +143,7 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
       continue;
     }
     j.in_fmt = fmts(j.in), j.out_fmt = fmts(j.out);
+    vectorized += j.k.source.find("uint4") != std::string::npos;
     src += j.k.source;
     jobs.push_back(std::move(j));
   }
@@ -163,6 +166,7 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
   AcnnStatus S{};
   S.loss_scale = 1.0f;
   SimResult res;
+  res.vectorized = vectorized;
   auto device_copy = [&](ir::ValueId v, const Format& f) {
     const Tensor& t = ref.values[v];
     REQUIRE(t.defined());
@@ -292,6 +296,7 @@ TEST_CASE("CUDA codegen on the host: a Fashion training step's generated kernels
       DevicePlan d = plan_device(*graph, p);
       SimResult r = simulate(d, feeds, ctx, p == Precision::FP32 ? Tol{1e-5, 1e-6} : Tol{1e-2, 1e-2});
       CHECK(r.units > 20);
+      CHECK(r.vectorized > 5);  // the 16-byte form runs too
     }
   }
 }
