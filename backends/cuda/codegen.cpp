@@ -150,6 +150,33 @@ std::string access(const Shape& s, DevLayout l, const Shape& space, DevLayout sp
   return offset_in_space(s, l, space);
 }
 
+std::string view_offset(const ir::Graph& g, const ir::Node& view, const Shape& s, DevLayout l, const Shape& space,
+                        std::string* inside) {
+  const Shape& vs = g.type(view.outputs[0]).shape;
+  const size_t shift = space.size() - vs.size();
+  const std::vector<int64_t> st = logical_strides(s, canonical(l, s));
+  const bool slice = view.op == OpKind::Slice;
+  int64_t axis = slice ? view.attrs.i("axis") : -1;
+  if (axis < 0 && slice) axis += static_cast<int64_t>(vs.size());
+  const std::vector<int64_t> pads = slice ? std::vector<int64_t>{} : view.attrs.ints("pads");
+  inside->clear();
+  std::string e;
+  for (size_t a = 0; a < vs.size(); ++a) {
+    std::string c = vs[a] == 1 ? "0" : "c" + std::to_string(a + shift);
+    if (slice && static_cast<int64_t>(a) == axis && view.attrs.i("begin") != 0)
+      c = "(" + c + " + " + std::to_string(view.attrs.i("begin")) + "u)";
+    if (!slice && (pads[a] != 0 || pads[vs.size() + a] != 0)) {
+      c = "((long long)" + c + " - " + std::to_string(pads[a]) + "ll)";
+      *inside += std::string(inside->empty() ? "" : " && ") + c + " >= 0ll && " + c + " < " + std::to_string(s[a]) + "ll";
+    }
+    if (s[a] == 1) continue;
+    if (!e.empty()) e += " + ";
+    e += c;
+    if (st[a] != 1) e += " * " + std::to_string(st[a]) + (slice ? "u" : "ll");
+  }
+  return e.empty() ? "0" : e;
+}
+
 std::string kernel_head(const std::string& name, const std::vector<std::string>& params) {
   std::string s = "extern \"C\" __global__ void __launch_bounds__(256) " + name +
                   "(const AcnnParams* P, AcnnStatus* S";
@@ -232,6 +259,9 @@ RegionView region_view(const ir::Graph& g, const Unit& u) {
     r.inputs = u.inputs;
     r.outputs = u.outputs;
   }
+  r.views.assign(r.inputs.size(), nullptr);
+  for (size_t k = 0; k < u.input_view.size() && k < r.inputs.size(); ++k)
+    if (u.input_view[k] >= 0) r.views[k] = &g.node(u.input_view[k]);
   return r;
 }
 
@@ -243,7 +273,8 @@ std::string region_body(const RegionView& r, const std::vector<std::string>& inp
                         std::map<ValueId, std::string>* names) {
   std::ostringstream os;
   std::map<ValueId, std::string>& name = *names;
-  for (size_t k = 0; k < r.inputs.size(); ++k) name[r.inputs[k]] = input_expr[k];
+  for (size_t k = 0; k < r.inputs.size(); ++k)
+    name[k < r.views.size() && r.views[k] ? r.views[k]->outputs[0] : r.inputs[k]] = input_expr[k];
   for (const ir::Node* n : r.inlined) {
     ValueId v = n->outputs[0];
     if (n->op == OpKind::RuntimeScalar) {
@@ -298,8 +329,13 @@ int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const st
     es = e;
     return e == 2 || e == 4;
   };
-  for (size_t k = 0; k < r.inputs.size(); ++k)
+  for (size_t k = 0; k < r.inputs.size(); ++k) {
+    if (r.views[k]) {  // slices read per lane; zero pads need a test per lane: scalar code
+      if (r.views[k]->op != OpKind::Slice) return 1;
+      continue;
+    }
     if (!full(r.g->type(r.inputs[k]).shape, in[k])) return 1;
+  }
   for (size_t k = 0; k < r.outputs.size(); ++k)
     if (!full(r.g->type(r.outputs[k]).shape, out[k])) return 1;
   if (es == 0) return 1;
@@ -330,6 +366,20 @@ GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout s
     const std::string K = std::to_string(k), ct = ctype(in[k].dtype);
     params.push_back("const " + ct + "* in" + K);
     input_expr.push_back("a" + K);
+    if (r.views[k]) {  // a slice: the first lane's offset, then the source's stride along the innermost axis
+      coords = true;
+      const Shape& vs = r.g->type(r.views[k]->outputs[0]).shape;
+      const size_t vshift = space.size() - vs.size();
+      std::string inside;
+      pre << "      const " << T << " o" << K << " = " << view_offset(*r.g, *r.views[k], s, in[k].layout, space, &inside)
+          << ";\n";
+      const int64_t vstride = static_cast<int>(inner) >= static_cast<int>(vshift) && vs[inner - vshift] != 1
+                                  ? logical_strides(s, canonical(in[k].layout, s))[inner - vshift]
+                                  : 0;
+      lane << "        const float a" << K << " = "
+           << load(in[k].dtype, "in" + K, "o" + K + (vstride == 0 ? "" : " + l * " + std::to_string(vstride) + "u")) << ";\n";
+      continue;
+    }
     if (s == space) {  // one 16-byte load, one element per lane
       pre << "      const uint4 v" << K << " = *reinterpret_cast<const uint4*>(in" << K << " + i);\n";
       lane << "        const float a" << K << " = "
@@ -401,11 +451,19 @@ GenKernel gen_region(const ir::Graph& g, const Unit& u, const std::vector<Format
   bool coords = false;
   for (size_t k = 0; k < r.inputs.size(); ++k) {
     const ir::ValueType& t = r.g->type(r.inputs[k]);
-    params.push_back("const " + std::string(ctype(in[k].dtype)) + "* in" + std::to_string(k));
+    const std::string K = std::to_string(k);
+    params.push_back("const " + std::string(ctype(in[k].dtype)) + "* in" + K);
+    input_expr.push_back("a" + K);
+    if (r.views[k]) {  // read through a slice or zero pad
+      coords = true;
+      std::string inside;
+      const std::string at = view_offset(*r.g, *r.views[k], t.shape, in[k].layout, space, &inside);
+      const std::string ld = load(in[k].dtype, "in" + K, at);
+      loads.push_back("      const float a" + K + " = " + (inside.empty() ? ld : "(" + inside + ") ? " + ld + " : 0.0f") + ";\n");
+      continue;
+    }
     coords = coords || needs_coords(t.shape, in[k].layout, space, sl);
-    input_expr.push_back("a" + std::to_string(k));
-    loads.push_back("      const float a" + std::to_string(k) + " = " +
-                    load(in[k].dtype, "in" + std::to_string(k), access(t.shape, in[k].layout, space, sl)) + ";\n");
+    loads.push_back("      const float a" + K + " = " + load(in[k].dtype, "in" + K, access(t.shape, in[k].layout, space, sl)) + ";\n");
   }
   for (size_t k = 0; k < r.outputs.size(); ++k) {
     params.push_back(std::string(ctype(out[k].dtype)) + "* out" + std::to_string(k));
@@ -476,6 +534,8 @@ std::string flat_body(const RegionView& r, const std::vector<Format>& in, const 
 
 std::string update_key(const ir::Graph& g, const Unit& u, const std::vector<Format>& in, const std::vector<Format>& out) {
   RegionView r = region_view(g, u);
+  for (const ir::Node* v : r.views)
+    if (v) return "";  // views need coordinates: no flat multi-tensor launch
   if (!flat_ok(r, u.space, in, out)) return "";
   std::string key;
   for (size_t k = 0; k < r.inputs.size(); ++k)

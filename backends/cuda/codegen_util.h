@@ -44,7 +44,16 @@ struct RegionView {
   std::vector<const ir::Node*> nodes;    // computed, in order
   std::vector<const ir::Node*> inlined;  // runtime scalars, random, body constants
   std::vector<ir::ValueId> inputs, outputs;
+  // Per input: the Slice or zero Pad the region reads it through (nullptr:
+  // the value itself); the region's nodes then name the view's result.
+  std::vector<const ir::Node*> views;
 };
+// The element offset of a region input of shape s (layout l) read through a
+// Slice or zero Pad `view` at the coordinates c* of `space`. For a pad,
+// `inside` gets the condition under which the element exists (it reads 0
+// elsewhere); empty when always.
+std::string view_offset(const ir::Graph& g, const ir::Node& view, const Shape& s, DevLayout l, const Shape& space,
+                        std::string* inside);
 RegionView region_view(const ir::Graph& g, const Unit& u);
 std::string region_body(const RegionView& r, const std::vector<std::string>& input_expr,
                         const std::function<std::string(const ir::Node&)>& random_index, const ScalarIndex& sc,

@@ -164,6 +164,11 @@ bool ew_op(OpKind k) {
 
 bool inlinable_source(OpKind k) { return k == OpKind::RuntimeScalar || k == OpKind::RandomUniform; }
 
+bool view_node(const ir::Node& n) {
+  if (n.op == OpKind::Slice) return true;
+  return n.op == OpKind::Pad && (!n.attrs.has("mode") || n.attrs.s("mode") == "zeros");
+}
+
 static bool body_is_elementwise(const ir::Graph& body) {
   Shape space;
   for (const auto& [name, v] : body.outputs) {
@@ -286,9 +291,11 @@ struct Former {
     bool fused = false;
   };
   std::vector<Reg> regions;
+  std::vector<bool> viewed;        // per node: a slice/pad that regions read through
 
   Former(const ir::Graph& g, const std::vector<bool>& need, const UnitOptions& o)
-      : g(g), need(need), o(o), users(g.users()), external_use(g.num_values(), false), region_of(g.num_nodes(), -1) {
+      : g(g), need(need), o(o), users(g.users()), external_use(g.num_values(), false), region_of(g.num_nodes(), -1),
+        viewed(g.num_nodes(), false) {
     for (const auto& [name, v] : g.outputs) external_use[v] = true;
     for (const ir::StateUpdate& u : g.updates) external_use[u.value] = true;
   }
@@ -403,6 +410,23 @@ struct Former {
     }
   }
 
+  // Slices and zero pads whose every reader is a (generated, not Fused)
+  // region become views: the regions read the source through them, and the
+  // copy is never made. The source must be in memory (not itself a view) and
+  // keep its element type.
+  void find_views() {
+    for (NodeId id = 0; id < static_cast<NodeId>(g.num_nodes()); ++id) {
+      const ir::Node& n = g.node(id);
+      if (n.dead || !need[id] || !view_node(n) || external_use[n.outputs[0]]) continue;
+      const NodeId src = g.value(n.inputs[0]).producer;
+      if (src >= 0 && viewed[src]) continue;
+      if (g.type(n.inputs[0]).dtype != g.type(n.outputs[0]).dtype || users[n.outputs[0]].empty()) continue;
+      bool ok = true;
+      for (NodeId u : users[n.outputs[0]]) ok = ok && region_of[u] >= 0 && !regions[region_of[u]].fused;
+      viewed[id] = ok;
+    }
+  }
+
   // Inputs, inlined sources and outputs of a region.
   void describe(int r, Unit& u) const {
     const Reg& R = regions[r];
@@ -422,9 +446,17 @@ struct Former {
           inl.insert(p);
           continue;
         }
-        if (seen.insert(v).second) u.inputs.push_back(v);
+        if (!seen.insert(v).second) continue;
+        if (p >= 0 && viewed[p]) {
+          u.inputs.push_back(g.node(p).inputs[0]);
+          u.input_view.resize(u.inputs.size(), -1);
+          u.input_view.back() = p;
+        } else {
+          u.inputs.push_back(v);
+        }
       }
     }
+    if (!u.input_view.empty()) u.input_view.resize(u.inputs.size(), -1);
     u.inlined.assign(inl.begin(), inl.end());
     for (NodeId m : R.nodes)
       for (ValueId v : g.node(m).outputs) {
@@ -443,6 +475,7 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const Uni
   Former f(g, need, o);
   f.run();
   if (o.fuse_elementwise) f.absorb();
+  if (o.fuse_elementwise) f.find_views();
   // Units keyed by the graph position they run at.
   std::vector<std::pair<NodeId, Unit>> seq;
   for (int r = 0; r < static_cast<int>(f.regions.size()); ++r) {
@@ -472,7 +505,7 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const Uni
   }
   for (NodeId id = 0; id < static_cast<NodeId>(g.num_nodes()); ++id) {
     const ir::Node& n = g.node(id);
-    if (n.dead || !need[id] || is_source(n.op) || inlinable_source(n.op) || f.region_of[id] >= 0) continue;
+    if (n.dead || !need[id] || is_source(n.op) || inlinable_source(n.op) || f.region_of[id] >= 0 || f.viewed[id]) continue;
     Unit u;
     u.kind = UnitKind::Node;
     u.nodes = {id};
@@ -539,6 +572,8 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const Uni
     const Unit& u = plan.units.back();
     auto mark = [&](const Unit& m) {
       for (NodeId n : m.nodes) plan.unit_of_node[n] = idx;
+      for (NodeId n : m.input_view)  // a view belongs to (one of) the regions reading through it
+        if (n >= 0) plan.unit_of_node[n] = idx;
       for (ValueId v : m.outputs) plan.producer_unit[v] = idx;
     };
     if (u.kind == UnitKind::UpdateGroup)

@@ -15,7 +15,8 @@
 //     inserts a conversion (e.g. the fp32 master weight cast to bf16 for cuDNN).
 //  3. form_units(): nodes grouped into kernel units: maximal chains of
 //     elementwise ops over one iteration space become one generated kernel
-//     (Region), regions that only produce state updates and share their code
+//     (Region; slices and zero pads that only regions read become views the
+//     region reads through instead of copies), regions that only produce state updates and share their code
 //     become one multi-tensor launch (UpdateGroup: the SGD step of every
 //     parameter at once, BN running statistics), everything else is one
 //     node per unit. Fused nodes of kind "elementwise" and "optimizer" join
@@ -107,6 +108,9 @@ int lower_for_device(ir::Graph& g);
 bool ew_op(ir::OpKind k);
 // Sources a generated kernel computes in place instead of reading memory.
 bool inlinable_source(ir::OpKind k);
+// Data movement a region can fold into how it reads its input: a Slice, or a
+// Pad with zeros (view_node says whether this node qualifies).
+bool view_node(const ir::Node& n);
 
 enum class UnitKind : uint8_t {
   Source,       // Input/Param/State/Constant: memory, no kernel
@@ -121,6 +125,10 @@ struct Unit {
   std::vector<ir::NodeId> nodes;      // in graph order (Region: the computed nodes)
   std::vector<ir::NodeId> inlined;    // Region: sources recomputed inside (runtime scalars, random)
   std::vector<ir::ValueId> inputs;    // values read from memory, distinct, in first-use order
+  // Region: per input, the Slice or zero Pad node the region reads it through
+  // (the view's result is never stored; -1 or empty: the value itself). The
+  // same value may then appear once per view.
+  std::vector<ir::NodeId> input_view;
   std::vector<ir::ValueId> outputs;   // values written to memory
   Shape space;                        // Region: the iteration space (every computed value's shape)
   std::vector<Unit> members;          // UpdateGroup: the member regions, one launch for all

@@ -40,6 +40,7 @@ struct Job {
 struct SimResult {
   int units = 0, compared = 0;
   int vectorized = 0;  // regions generated in the 16-byte vector form
+  int slice_views = 0, pad_views = 0;  // region inputs read through a slice / zero pad
 };
 
 // Every value of g on the reference kernels; Fused nodes by interpreting
@@ -101,6 +102,8 @@ std::map<ir::ValueId, Tensor> unit_reference(const ir::Graph& g, const Unit& u, 
     for (size_t k = 0; k < f.outputs.size(); ++k) vals[f.outputs[k]] = outs.at(f.body->outputs[k].first);
     return vals;
   }
+  for (ir::NodeId id : u.input_view)  // slices and pads the region reads through
+    if (id >= 0 && !vals.count(g.node(id).outputs[0])) run_node(g.node(id), vals, g);
   for (ir::NodeId id : u.inlined) run_node(g.node(id), vals, g);
   for (ir::NodeId id : u.nodes) run_node(g.node(id), vals, g);
   return vals;
@@ -124,7 +127,7 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
   };
   std::vector<Job> jobs;
   std::string src = prelude();
-  int vectorized = 0;
+  int vectorized = 0, slice_views = 0, pad_views = 0;
   int k = 0;
   for (const Unit& u : d.units.units) {
     std::string name = "sim" + std::to_string(k++);
@@ -144,6 +147,8 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
     }
     j.in_fmt = fmts(j.in), j.out_fmt = fmts(j.out);
     vectorized += j.k.source.find("uint4") != std::string::npos;
+    for (ir::NodeId v : u.input_view)
+      if (v >= 0) ++(g.node(v).op == ir::OpKind::Slice ? slice_views : pad_views);
     src += j.k.source;
     jobs.push_back(std::move(j));
   }
@@ -167,6 +172,7 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
   S.loss_scale = 1.0f;
   SimResult res;
   res.vectorized = vectorized;
+  res.slice_views = slice_views, res.pad_views = pad_views;
   auto device_copy = [&](ir::ValueId v, const Format& f) {
     const Tensor& t = ref.values[v];
     REQUIRE(t.defined());
@@ -297,6 +303,8 @@ TEST_CASE("CUDA codegen on the host: a Fashion training step's generated kernels
       SimResult r = simulate(d, feeds, ctx, p == Precision::FP32 ? Tol{1e-5, 1e-6} : Tol{1e-2, 1e-2});
       CHECK(r.units > 20);
       CHECK(r.vectorized > 5);  // the 16-byte form runs too
+      CHECK(r.slice_views > 0);  // selective-kernel halves read in place
+      CHECK(r.pad_views > 0);    // and their gradients concatenated by zero pads
     }
   }
 }
