@@ -108,7 +108,8 @@ phase "4. acnn bench (batch $BATCH, mixed_bf16)"
 bench() {  # name, model file, mode, extra acnn options...
   local name=$1 file=$2 mode=$3
   shift 3
-  bounded 120 "$ACNN" bench "$file" --batch "$BATCH" --mode "$mode" --precision mixed_bf16 --device cuda \
+  # Fastest cuDNN algorithms, deterministic or not, as PyTorch's cudnn.benchmark picks them.
+  ACNN_CUDNN_DETERMINISTIC=0 bounded 120 "$ACNN" bench "$file" --batch "$BATCH" --mode "$mode" --precision mixed_bf16 --device cuda \
     --steps "$STEPS" --json "$OUT/bench_$name.json" "$@" 2>&1 | tee "$OUT/bench_$name.txt"
 }
 bench resnet50_train models/resnet50.acnn train

@@ -22,6 +22,11 @@ using ir::ValueId;
 std::string prelude() {
   std::string s = device_abi_text();
   s += R"(
+// 16 bytes of T, the unit vectorized regions load and store.
+template <class T, int N>
+struct alignas(16) acnn_vec {
+  T e[N];
+};
 __device__ __forceinline__ long long acnn_minll(long long a, long long b) { return a < b ? a : b; }
 __device__ __forceinline__ long long acnn_maxll(long long a, long long b) { return a < b ? b : a; }
 #ifdef __CUDACC_RTC__
@@ -321,8 +326,8 @@ int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const st
   for (const ir::Node* x : r.inlined)
     if (x->op == OpKind::RandomUniform) return 1;
   size_t es = 0;
-  auto full = [&](const Shape& s, const Format& f) {
-    if (s != space) return true;
+  auto full = [&](const Shape& s, const Format& f, bool output) {
+    if (s != space) return !output;  // a broadcast input; an output of another shape: no vectors
     if (canonical(f.layout, s) != sl) return false;
     const size_t e = dtype_size(f.dtype);
     if (es != 0 && e != es) return false;
@@ -334,10 +339,10 @@ int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const st
       if (r.views[k]->op != OpKind::Slice) return 1;
       continue;
     }
-    if (!full(r.g->type(r.inputs[k]).shape, in[k])) return 1;
+    if (!full(r.g->type(r.inputs[k]).shape, in[k], false)) return 1;
   }
   for (size_t k = 0; k < r.outputs.size(); ++k)
-    if (!full(r.g->type(r.outputs[k]).shape, out[k])) return 1;
+    if (!full(r.g->type(r.outputs[k]).shape, out[k], true)) return 1;
   if (es == 0) return 1;
   const int lanes = static_cast<int>(16 / es);
   const int inner = physical_axes(sl, space.size()).back();
@@ -381,9 +386,9 @@ GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout s
       continue;
     }
     if (s == space) {  // one 16-byte load, one element per lane
-      pre << "      const uint4 v" << K << " = *reinterpret_cast<const uint4*>(in" << K << " + i);\n";
-      lane << "        const float a" << K << " = "
-           << load(in[k].dtype, "reinterpret_cast<const " + ct + "*>(&v" + K + ")", "l") << ";\n";
+      const std::string vt = "acnn_vec<" + ct + ", " + std::to_string(lanes) + ">";
+      pre << "      const " << vt << " v" << K << " = *reinterpret_cast<const " << vt << "*>(in" << K << " + i);\n";
+      lane << "        const float a" << K << " = " << load(in[k].dtype, "v" + K + ".e", "l") << ";\n";
       continue;
     }
     if (numel(s) == 1) {
@@ -408,16 +413,16 @@ GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout s
   for (size_t k = 0; k < r.outputs.size(); ++k) {
     const std::string K = std::to_string(k), ct = ctype(out[k].dtype);
     params.push_back(ct + std::string("* out") + K);
-    pre << "      uint4 w" << K << ";\n";
-    post << "      *reinterpret_cast<uint4*>(out" << K << " + i) = w" << K << ";\n";
+    const std::string vt = "acnn_vec<" + std::string(ct) + ", " + std::to_string(lanes) + ">";
+    pre << "      " << vt << " w" << K << ";\n";
+    post << "      *reinterpret_cast<" << vt << "*>(out" << K << " + i) = w" << K << ";\n";
   }
   auto no_random = [](const ir::Node&) -> std::string { throw std::logic_error("codegen: random numbers in a vector region"); };
   std::map<ValueId, std::string> names;
   std::string body = region_body(r, input_expr, no_random, sc, &names);
   for (size_t k = 0; k < r.outputs.size(); ++k) {
     const std::string K = std::to_string(k);
-    body += "      " + store(out[k].dtype, "reinterpret_cast<" + std::string(ctype(out[k].dtype)) + "*>(&w" + K + ")", "l",
-                           names.at(r.outputs[k])) + "\n";
+    body += "      " + store(out[k].dtype, "w" + K + ".e", "l", names.at(r.outputs[k])) + "\n";
   }
   std::ostringstream os;
   os << kernel_head(name, params);

@@ -64,11 +64,14 @@ Choice pick(const Perf* perf, int n, size_t limit, cudnnMathType_t want, const c
     for (int i = 0; i < n; ++i) {
       const Perf& p = perf[i];
       if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit) continue;
-      if (want == CUDNN_FMA_MATH && p.mathType != CUDNN_FMA_MATH) continue;
+      // FMA math asked: a plain fp32 result may be reported as FMA or DEFAULT; run it as FMA.
+      if (want == CUDNN_FMA_MATH && p.mathType != CUDNN_FMA_MATH && p.mathType != CUDNN_DEFAULT_MATH) continue;
       if (pass == 0 && p.determinism != CUDNN_DETERMINISTIC) continue;
-      return Choice{static_cast<int>(p.algo), p.memory, p.time, p.mathType};
+      return Choice{static_cast<int>(p.algo), p.memory, p.time, want == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : p.mathType};
     }
-  fail(what, "cuDNN offers no algorithm within the workspace limit");
+  fail(what, n == 0 ? "cuDNN's search returned no algorithm"
+                    : "no successful algorithm fits the workspace limit (ACNN_CUDNN_WORKSPACE_MB)" +
+                          std::string(want == CUDNN_FMA_MATH ? " without tensor-core math (fp32)" : ""));
 }
 
 class ConvKernel final : public DevKernel {

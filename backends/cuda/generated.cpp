@@ -249,6 +249,8 @@ std::unique_ptr<DevKernel> make_generated(KernelRequest& r) {
       }
       io_ += m.inputs.size(), oo += m.outputs.size();
     }
+    in0.assign(r.in.begin(), r.in.begin() + ni);  // member 0's own operands may have been coerced too
+    out0.assign(r.out.begin(), r.out.begin() + no);
     GenKernel k = gen_update_group(r.g, m0, in0, out0, r.scalars, r.skip_on_overflow, name);
     std::vector<std::pair<int, int>> io;
     std::vector<int64_t> sizes;

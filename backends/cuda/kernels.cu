@@ -48,81 +48,157 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // ---------------------------------------------------------------- batch norm
+//
+// Channel sums over the rows of an [M, C] (NHWC) tensor in two stages. Stage
+// 1: blocks of 256 threads; each thread holds VEC consecutive channels of a
+// row (one 16-byte load: VEC = 16 / sizeof(T) when C divides by it, else 1);
+// `lanes` threads (a power of two, at most 32) cover a block's channels and
+// the 256 / lanes row phases take every (256 / lanes)-th row of the block's
+// row group, so that narrow tensors (C = 64: 8 lanes, 32 phases) keep every
+// thread busy; the phases meet in shared memory and each group writes float2
+// partials per channel. Stage 2 sums the groups per channel in double.
 
-// Row groups of the two-stage channel sums: enough blocks to fill the GPU.
+// Channels per thread for a tensor of T whose C divides by it.
+template <class T>
+constexpr int bn_vec() {
+  return static_cast<int>(16 / sizeof(T));
+}
+
+// Threads across the channels of a row: a power of two <= 32 and <= the
+// thread-channel groups (C / vec).
+int bn_lanes(int64_t groups_of_vec) {
+  int l = 1;
+  while (l < 32 && 2 * l <= groups_of_vec) l *= 2;
+  return l;
+}
+
+// Row groups of the two-stage channel sums: enough blocks to fill the GPU
+// (counted as if 8 channels per thread when C allows).
 int64_t bn_groups(int64_t M, int64_t C, int sms) {
-  int64_t cb = cdiv(C, 32);
+  int64_t cb = cdiv(C % 8 == 0 ? C / 8 : C, 32);
   int64_t g = std::max<int64_t>(1, (static_cast<int64_t>(sms) * 8 + cb - 1) / cb);
   return std::min<int64_t>({g, std::max<int64_t>(1, M / 16), 1024});
 }
 
-// Stage 1: per (row group, channel) the sums of d = x - shift and d*d, with
-// the channel's first element as the shift (stable for large means).
-template <class T>
-__global__ void bn_stats_partial(const T* x, int64_t M, int64_t C, int64_t rows_per, float2* part) {
-  __shared__ float2 sh[8][33];
-  const int64_t c = blockIdx.x * 32 + threadIdx.x;
+// VEC values of T at p (16-byte aligned when VEC > 1) as floats.
+template <class T, int VEC>
+__device__ __forceinline__ void load_vec(const T* p, float* v) {
+  if constexpr (VEC > 1) {
+    static_assert(VEC * sizeof(T) == 16, "one 16-byte load");
+    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+    const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) v[j] = ld(e, j);
+  } else {
+    v[0] = ld(p, 0);
+  }
+}
+
+// The block's (s, q) per thread and channel meet in shared memory; the
+// threads of phase 0 add up the phases and write the group's partials.
+template <int VEC>
+__device__ __forceinline__ void bn_store_partials(const float* s, const float* q, int lanes, int64_t c0, int64_t C,
+                                                  float2* part) {
+  __shared__ float2 sh[256][VEC + 1];
+  const int t = threadIdx.x;
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) sh[t][j] = make_float2(s[j], q[j]);
+  __syncthreads();
+  if (t >= lanes || c0 >= C) return;
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) {
+    float2 a = sh[t][j];
+    for (int p = t + lanes; p < 256; p += lanes) a.x += sh[p][j].x, a.y += sh[p][j].y;
+    part[blockIdx.y * C + c0 + j] = a;
+  }
+}
+
+// Stage 1 of the statistics: per (row group, channel) the sums of
+// d = x - shift and d*d, with the channel's first element as the shift
+// (stable for large means).
+template <class T, int VEC>
+__global__ void __launch_bounds__(256) bn_stats_partial(const T* x, int64_t M, int64_t C, int64_t rows_per, int lanes,
+                                                        float2* part) {
+  const int lane = threadIdx.x % lanes, phase = threadIdx.x / lanes, phases = 256 / lanes;
+  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * lanes + lane) * VEC;
   const int64_t r0 = blockIdx.y * rows_per, r1 = min(M, r0 + rows_per);
-  float s = 0.f, q = 0.f;
-  if (c < C) {
-    const float k = ld(x, c);
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += 8) {
-      const float d = ld(x, r * C + c) - k;
-      s += d;
-      q += d * d;
+  float s[VEC], q[VEC], k[VEC], v[VEC];
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) s[j] = q[j] = 0.f;
+  if (c0 < C) {
+    load_vec<T, VEC>(x + c0, k);
+    for (int64_t r = r0 + phase; r < r1; r += phases) {
+      load_vec<T, VEC>(x + r * C + c0, v);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        const float d = v[j] - k[j];
+        s[j] += d;
+        q[j] += d * d;
+      }
     }
   }
-  sh[threadIdx.y][threadIdx.x] = make_float2(s, q);
+  bn_store_partials<VEC>(s, q, lanes, c0, C, part);
+}
+
+// Stage 2 (shared by both sums): per channel, the groups' float2 partials
+// summed in double by 8 row phases of 32 channels.
+__device__ __forceinline__ bool sum_groups(const float2* part, int64_t groups, int64_t C, double* s, double* q) {
+  __shared__ double sh[8][32][2];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  double a = 0, b = 0;
+  if (c < C)
+    for (int64_t g = threadIdx.y; g < groups; g += 8) a += part[g * C + c].x, b += part[g * C + c].y;
+  sh[threadIdx.y][threadIdx.x][0] = a;
+  sh[threadIdx.y][threadIdx.x][1] = b;
   __syncthreads();
-  if (threadIdx.y == 0 && c < C) {
-    float2 a = sh[0][threadIdx.x];
-    for (int j = 1; j < 8; ++j) a.x += sh[j][threadIdx.x].x, a.y += sh[j][threadIdx.x].y;
-    part[blockIdx.y * C + c] = a;
-  }
+  if (threadIdx.y != 0 || c >= C) return false;
+  for (int y = 1; y < 8; ++y) a += sh[y][threadIdx.x][0], b += sh[y][threadIdx.x][1];
+  *s = a;
+  *q = b;
+  return true;
 }
 
 template <class T>
 __global__ void bn_stats_final(const T* x, const float2* part, int64_t groups, int64_t M, int64_t C, float* mean,
                                float* var) {
-  const int64_t c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
   double s = 0, q = 0;
-  for (int64_t g = 0; g < groups; ++g) s += part[g * C + c].x, q += part[g * C + c].y;
+  if (!sum_groups(part, groups, C, &s, &q)) return;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
   const double m = s / static_cast<double>(M);
   mean[c] = static_cast<float>(ld(x, c) + m);
   var[c] = static_cast<float>(fmax(q / static_cast<double>(M) - m * m, 0.0));
 }
 
-template <class T>
-__global__ void bn_backward_partial(const T* dy, const T* x, int64_t M, int64_t C, int64_t rows_per, const float* mean,
-                                    float2* part) {
-  __shared__ float2 sh[8][33];
-  const int64_t c = blockIdx.x * 32 + threadIdx.x;
+// Stage 1 of the backward sums: per (row group, channel) the sums of dy and
+// dy * (x - mean).
+template <class T, int VEC>
+__global__ void __launch_bounds__(256) bn_backward_partial(const T* dy, const T* x, int64_t M, int64_t C, int64_t rows_per,
+                                                           int lanes, const float* mean, float2* part) {
+  const int lane = threadIdx.x % lanes, phase = threadIdx.x / lanes, phases = 256 / lanes;
+  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * lanes + lane) * VEC;
   const int64_t r0 = blockIdx.y * rows_per, r1 = min(M, r0 + rows_per);
-  float s = 0.f, q = 0.f;
-  if (c < C) {
-    const float mu = mean[c];
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += 8) {
-      const float g = ld(dy, r * C + c);
-      s += g;
-      q += g * (ld(x, r * C + c) - mu);
+  float s[VEC], q[VEC], mu[VEC], g[VEC], v[VEC];
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) s[j] = q[j] = 0.f, mu[j] = c0 < C ? mean[c0 + j] : 0.f;
+  if (c0 < C) {
+    for (int64_t r = r0 + phase; r < r1; r += phases) {
+      load_vec<T, VEC>(dy + r * C + c0, g);
+      load_vec<T, VEC>(x + r * C + c0, v);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        s[j] += g[j];
+        q[j] += g[j] * (v[j] - mu[j]);
+      }
     }
   }
-  sh[threadIdx.y][threadIdx.x] = make_float2(s, q);
-  __syncthreads();
-  if (threadIdx.y == 0 && c < C) {
-    float2 a = sh[0][threadIdx.x];
-    for (int j = 1; j < 8; ++j) a.x += sh[j][threadIdx.x].x, a.y += sh[j][threadIdx.x].y;
-    part[blockIdx.y * C + c] = a;
-  }
+  bn_store_partials<VEC>(s, q, lanes, c0, C, part);
 }
 
 __global__ void bn_backward_final(const float2* part, int64_t groups, int64_t C, const float* var, float eps,
                                   float* dgamma, float* dbeta) {
-  const int64_t c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
   double s = 0, q = 0;
-  for (int64_t g = 0; g < groups; ++g) s += part[g * C + c].x, q += part[g * C + c].y;
+  if (!sum_groups(part, groups, C, &s, &q)) return;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
   if (dbeta) dbeta[c] = static_cast<float>(s);
   if (dgamma) dgamma[c] = static_cast<float>(q / sqrt(static_cast<double>(var[c]) + eps));
 }
@@ -445,10 +521,18 @@ void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* 
   const int64_t groups = bn_groups(M, C, sms), rows = (M + groups - 1) / groups;
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    bn_stats_partial<T><<<dim3(cdiv(C, 32), static_cast<unsigned int>(groups)), dim3(32, 8), 0, s>>>(
-        static_cast<const T*>(x), M, C, rows, static_cast<float2*>(ws));
-    bn_stats_final<T><<<cdiv(C, 256), 256, 0, s>>>(static_cast<const T*>(x), static_cast<const float2*>(ws), groups, M, C,
-                                                    mean, var);
+    constexpr int V = bn_vec<T>();
+    const T* xt = static_cast<const T*>(x);
+    float2* part = static_cast<float2*>(ws);
+    const unsigned int gy = static_cast<unsigned int>(groups);
+    if (C % V == 0) {
+      const int lanes = bn_lanes(C / V);
+      bn_stats_partial<T, V><<<dim3(cdiv(C / V, lanes), gy), 256, 0, s>>>(xt, M, C, rows, lanes, part);
+    } else {
+      const int lanes = bn_lanes(C);
+      bn_stats_partial<T, 1><<<dim3(cdiv(C, lanes), gy), 256, 0, s>>>(xt, M, C, rows, lanes, part);
+    }
+    bn_stats_final<T><<<cdiv(C, 32), dim3(32, 8), 0, s>>>(xt, part, groups, M, C, mean, var);
   });
   launched("bn_stats");
 }
@@ -456,12 +540,22 @@ void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* 
 void bn_backward_sums(DType t, const void* dy, const void* x, int64_t M, int64_t C, const float* mean, const float* var,
                       float eps, float* dgamma, float* dbeta, void* ws, int sms, cudaStream_t s) {
   const int64_t groups = bn_groups(M, C, sms), rows = (M + groups - 1) / groups;
+  float2* part = static_cast<float2*>(ws);
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    bn_backward_partial<T><<<dim3(cdiv(C, 32), static_cast<unsigned int>(groups)), dim3(32, 8), 0, s>>>(
-        static_cast<const T*>(dy), static_cast<const T*>(x), M, C, rows, mean, static_cast<float2*>(ws));
+    constexpr int V = bn_vec<T>();
+    const T *dyt = static_cast<const T*>(dy), *xt = static_cast<const T*>(x);
+    if (C % V == 0) {
+      const int lanes = bn_lanes(C / V);
+      bn_backward_partial<T, V><<<dim3(cdiv(C / V, lanes), static_cast<unsigned int>(groups)), 256, 0, s>>>(
+          dyt, xt, M, C, rows, lanes, mean, part);
+    } else {
+      const int lanes = bn_lanes(C);
+      bn_backward_partial<T, 1><<<dim3(cdiv(C, lanes), static_cast<unsigned int>(groups)), 256, 0, s>>>(
+          dyt, xt, M, C, rows, lanes, mean, part);
+    }
   });
-  bn_backward_final<<<cdiv(C, 256), 256, 0, s>>>(static_cast<const float2*>(ws), groups, C, var, eps, dgamma, dbeta);
+  bn_backward_final<<<cdiv(C, 32), dim3(32, 8), 0, s>>>(part, groups, C, var, eps, dgamma, dbeta);
   launched("bn_backward_sums");
 }
 

@@ -288,8 +288,13 @@ class HostFallback final : public DevKernel {
     for (Tensor& t : out_) outs.push_back(&t);
     ExecContext none;
     ir::op_def(node_.op).ref(node_, ins, outs, c.host ? *c.host : none);
+    // On the step's stream (a plain cudaMemcpy from pageable memory may return
+    // before the copy lands, and the compute stream does not wait for the
+    // legacy stream), then wait: out_ is reused by the next launch.
     for (size_t i = 0; i < out.size(); ++i)
-      if (out[i].ptr) ACNN_CUDA(cudaMemcpy(out[i].ptr, out_[i].raw(), out_[i].bytes(), cudaMemcpyHostToDevice));
+      if (out[i].ptr)
+        ACNN_CUDA(cudaMemcpyAsync(out[i].ptr, out_[i].raw(), out_[i].bytes(), cudaMemcpyHostToDevice, c.stream));
+    ACNN_CUDA(cudaStreamSynchronize(c.stream));
   }
   std::string describe() const override { return std::string("host:") + ir::op_name(node_.op); }
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "backends/cuda/codegen.h"
 #include "compiler/ir/op.h"
 #include "compiler/ir/stats.h"
 
@@ -79,6 +80,12 @@ bool in_scope(const ir::Graph& g, const Unit& u, const std::string& scope) {
   return false;
 }
 
+// Dedicated kernels skip outputs nobody reads; generated ones (regions,
+// update groups, gathers) store every output (runner.cpp gives them memory).
+bool skips_unread(const ir::Graph& g, const Unit& u) {
+  return u.kind == UnitKind::Node && !gather_op(g.node(u.nodes[0]).op);
+}
+
 std::string value_str(const DevicePlan& p, ValueId v) {
   const Shape& s = p.graph->type(v).shape;
   return "%" + std::to_string(v) + ":" + shape_str(s) + " " + format_str(canonical(p.formats.preferred[v], s));
@@ -116,7 +123,7 @@ PlanMemory plan_memory(const DevicePlan& p) {
       continue;
     }
     for (ValueId v : unit_outputs(u))
-      if (read[v]) first[v] = last[v] = i;
+      if (read[v] || !skips_unread(g, u)) first[v] = last[v] = i;
   }
   for (const ir::Node& n : g.nodes()) {
     if (n.dead || !(n.op == ir::OpKind::Input || n.op == ir::OpKind::Param || n.op == ir::OpKind::State)) continue;
@@ -164,7 +171,8 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
     Cost c;
     c.launches = 1;
     for (ValueId v : unit_inputs(u)) c.read += bytes_of(v);
-    for (ValueId v : unit_outputs(u)) c.written += read[v] ? bytes_of(v) : 0;
+    const bool skips = skips_unread(g, u);
+    for (ValueId v : unit_outputs(u)) c.written += read[v] || !skips ? bytes_of(v) : 0;
     for (NodeId id : u.nodes) c.flops += 2.0 * static_cast<double>(ir::node_macs(g, g.node(id)));
     c.floor_s = std::max((c.read + c.written) / bandwidth, c.flops / peak_flops);
     Cost& k = by_kind[kind_of(g, u)];
@@ -189,7 +197,7 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
     list("in: ", unit_inputs(u));
     list("out:", unit_outputs(u));
     for (ValueId v : unit_outputs(u))
-      if (!read[v]) units << "     (%" << v << " is not read: not written)\n";
+      if (!read[v] && skips) units << "     (%" << v << " is not read: not written)\n";
   }
 
   const PlanMemory mem = plan_memory(p);

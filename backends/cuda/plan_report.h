@@ -27,9 +27,12 @@ struct PlanReportOptions {
 std::string plan_report(const DevicePlan& plan, const PlanReportOptions& o = {});
 
 // The memory the plan needs, estimated from liveness: each value a kernel
-// writes (and something reads) lives, in its preferred format, from its
-// producer unit to its last reader (through reshapes, which are views).
-// The runner's arena packs the same intervals (plus format conversions).
+// writes lives, in its preferred format, from its producer unit to its last
+// reader (through reshapes, which are views). The runner's arena packs the
+// same intervals; not counted here: the format conversions it adds (the
+// image feed cast to the activation type, each conv weight's half-precision
+// copy), copies a reshape of an NHWC value forces, and state updates it
+// writes in place (counted here as living to the end of the step).
 struct PlanMemory {
   double peak = 0;        // bytes of temporaries live at once, at most
   int peak_unit = -1;     // the unit after which they peak

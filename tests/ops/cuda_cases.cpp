@@ -108,6 +108,14 @@ std::vector<OpCase> op_cases() {
   v.push_back({"batch_norm_train 4d", [=](Case& c) {
                  return op(c, OpKind::BatchNormTrain, {c.in({4, 6, 5, 5}, -1, 3), c.in({6}, 0.5, 1.5), c.in({6})}, Attrs{{"eps", 1e-3}});
                }});
+  // 16 and 80 channels: the 16-byte channel vectors of the statistics and
+  // backward-sum kernels (8 bf16/fp16 or 4 fp32 per thread; 80 leaves the
+  // last block of lanes partly idle), with many rows per row group.
+  for (int64_t ch : {16, 80})
+    v.push_back({"batch_norm_train 4d c" + std::to_string(ch), [=](Case& c) {
+                   return op(c, OpKind::BatchNormTrain, {c.in({8, ch, 6, 6}, -1, 3), c.in({ch}, 0.5, 1.5), c.in({ch})},
+                             Attrs{{"eps", 1e-5}});
+                 }});
   v.push_back({"batch_norm_train 2d", [=](Case& c) {
                  return op(c, OpKind::BatchNormTrain, {c.in({8, 6}), c.in({6}, 0.5, 1.5), c.in({6})}, Attrs{{"eps", 1e-5}});
                }});

@@ -18,7 +18,6 @@ const char* kHeader = R"(
 #include <cstdint>
 #include <cstring>
 struct acnn_dim3 { unsigned int x, y, z; };
-struct alignas(16) uint4 { unsigned int x, y, z, w; };  // vectorized regions move 16 bytes at a time
 static acnn_dim3 blockIdx, threadIdx, blockDim, gridDim;
 extern "C" void acnn_sim_set(unsigned bx, unsigned gx) {
   blockIdx = {bx, 0, 0}; gridDim = {gx, 1, 1}; threadIdx = {0, 0, 0}; blockDim = {1, 1, 1};

@@ -146,7 +146,7 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
       continue;
     }
     j.in_fmt = fmts(j.in), j.out_fmt = fmts(j.out);
-    vectorized += j.k.source.find("uint4") != std::string::npos;
+    vectorized += j.k.source.find("acnn_vec<") != std::string::npos;
     for (ir::NodeId v : u.input_view)
       if (v >= 0) ++(g.node(v).op == ir::OpKind::Slice ? slice_views : pad_views);
     src += j.k.source;
