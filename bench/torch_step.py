@@ -34,6 +34,20 @@ MODELS = {
 }
 
 
+def bl_reference(t):
+    """As `bl_reference` in stdlib/resnet.acnn: Big-Little as the reference
+    implementation has it (ImageNet stems), or the small stem's variant."""
+    return bool(t.get("big_little")) and t.get("stem") != "small"
+
+
+def stage_stride(t, s, stages):
+    """As `stage_stride` in stdlib/resnet.acnn: [2, 2, 1, 2] for reference
+    Big-Little, else [1, 2, 2, 2]."""
+    if bl_reference(t):
+        return 1 if s == stages - 2 else 2
+    return 1 if s == 0 else 2
+
+
 def conv(cin, cout, k=3, stride=1, groups=1):
     return nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False)
 
@@ -112,7 +126,7 @@ class Bottleneck(nn.Module):
         self.short = None
         if project:
             if t.get("big_little"):
-                pool = nn.AvgPool2d(3, stride, 1, count_include_pad=False) if stride > 1 else nn.Identity()
+                pool = nn.AvgPool2d(3, stride, 1, count_include_pad=bl_reference(t)) if stride > 1 else nn.Identity()
                 self.short = nn.Sequential(pool, conv(cin, out, 1), nn.BatchNorm2d(out))
             elif t.get("resnet_d"):
                 pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
@@ -132,10 +146,11 @@ class Bottleneck(nn.Module):
 class BigLittleStage(nn.Module):
     def __init__(self, cin, width, n, stride, t, drop):
         super().__init__()
-        out, alpha, beta = width * 4, 2, 4
+        out, alpha, beta = width * 4, t.get("bl_alpha", 2), t.get("bl_beta", 4)
         big, c = [], cin
         for i in range(n - 1):
-            big.append(Bottleneck(c, width, 2 if i == 0 else 1, t, i == 0, drop, i != n - 2))
+            last_relu = i != n - 2 or (n == 2 and bl_reference(t))
+            big.append(Bottleneck(c, width, 2 if i == 0 else 1, t, i == 0, drop, last_relu))
             c = out
         little, c = [], cin
         for i in range(max(1, n // beta - 1)):
@@ -151,12 +166,13 @@ class BigLittleStage(nn.Module):
 
 
 class BigLittleStem(nn.Module):
+    """Never anti-aliased, as in the reference."""
+
     def __init__(self, width, t):
         super().__init__()
-        aa = t.get("anti_alias")
-        self.big = nn.Sequential(ConvBn(width, width, 3, 1 if aa else 2, act=False), *([BlurPool(width)] if aa else []))
-        self.little = nn.Sequential(ConvBn(width, width // 2, 3), ConvBn(width // 2, width // 2, 3, 1 if aa else 2),
-                                    *([BlurPool(width // 2)] if aa else []), ConvBn(width // 2, width, 1, act=False))
+        lw = width // t.get("bl_alpha", 2)
+        self.big = ConvBn(width, width, 3, 2, act=False)
+        self.little = nn.Sequential(ConvBn(width, lw, 3), ConvBn(lw, lw, 3, 2), ConvBn(lw, width, 1, act=False))
         self.merge = ConvBn(width, width, 1)
 
     def forward(self, x):
@@ -178,7 +194,7 @@ class ResNet(nn.Module):
             self.stem = nn.Sequential(ConvBn(cin, w, 7, 2), nn.MaxPool2d(3, 2, 1))
         stages, c = [], w
         for s, n in enumerate(t["depths"]):
-            width, stride = w * 2 ** s, 1 if s == 0 else 2
+            width, stride = w * 2 ** s, stage_stride(t, s, len(t["depths"]))
             drop = {3: 0.25, 4: 1.0}.get(s + 1, 0.0) if t.get("dropblock") else 0.0
             if t.get("big_little") and s < len(t["depths"]) - 1:
                 stages.append(BigLittleStage(c, width, n, stride, t, drop))

@@ -1,6 +1,9 @@
 // The compile-time language: values, operators, records, naming, limits.
 #include <filesystem>
+#include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "compiler/elaborate/model_file.h"
 #include "compiler/ir/stats.h"
@@ -208,7 +211,146 @@ TEST_CASE("parameter counts of the reference architectures", "[unit]") {
   CHECK(params("models/resnet34.acnn").params == 21797672);
   CHECK(params("models/resnet101.acnn").params == 44549160);
   CHECK(params("models/resnet152.acnn").params == 60192808);
-  // The ablation chain reaches the spelled-out Assemble-ResNet-50.
+  // The ablation chain reaches the spelled-out Assemble-ResNet-50 and -152.
   CHECK(params("models/ablation/e11.acnn").params == params("models/assemble_resnet50.acnn").params);
   CHECK(params("models/ablation/e11.acnn").macs == params("models/assemble_resnet50.acnn").macs);
+  CHECK(params("models/ablation/e12.acnn").params == params("models/assemble_resnet152.acnn").params);
+  CHECK(params("models/ablation/e12.acnn").macs == params("models/assemble_resnet152.acnn").macs);
+}
+
+namespace {
+
+struct Built {
+  std::unique_ptr<ModelFile> mf;
+  std::unique_ptr<ir::Graph> g;
+  ir::GraphStats stats;
+};
+
+Built build_model(const std::string& file, const std::vector<std::string>& model_args = {}) {
+  Built b;
+  b.mf = std::make_unique<ModelFile>();
+  REQUIRE(b.mf->load(std::string(ACNN_SOURCE_DIR) + "/" + file));
+  REQUIRE(b.mf->apply_model_args(model_args));
+  b.g = b.mf->build(1);
+  REQUIRE(b.g);
+  b.stats = ir::graph_stats(*b.g);
+  return b;
+}
+
+// What `acnn check` prints per top-level scope: the scope's output shape.
+Shape scope_output(const Built& b, const std::string& scope) {
+  for (const ir::ScopeStats& s : b.stats.scopes)
+    if (s.scope == scope) return s.output;
+  FAIL("no scope " << scope);
+  return {};
+}
+
+// The last live node under a scope path prefix ("layer1.big" covers big0,
+// big1, ...), or nullptr.
+const ir::Node* last_node(const ir::Graph& g, const std::string& prefix) {
+  const ir::Node* last = nullptr;
+  for (const ir::Node& n : g.nodes())
+    if (!n.dead && !n.outputs.empty() && n.scope.rfind(prefix, 0) == 0) last = &n;
+  return last;
+}
+
+Shape branch_output(const Built& b, const std::string& prefix) {
+  const ir::Node* n = last_node(*b.g, prefix);
+  if (!n) FAIL("no node under " << prefix);
+  return b.g->type(n->outputs[0]).shape;
+}
+
+std::vector<const ir::Node*> nodes_of(const ir::Graph& g, ir::OpKind op, const std::string& prefix = "") {
+  std::vector<const ir::Node*> out;
+  for (const ir::Node& n : g.nodes())
+    if (!n.dead && n.op == op && n.scope.rfind(prefix, 0) == 0) out.push_back(&n);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Big-Little ResNet downsamples where the reference implementation does", "[unit]") {
+  // clovaai/assembled-cnn (resnet_version 2): the merge blocks of the three
+  // Big-Little stages have strides [2, 2, 1] and the plain fourth stage 2.
+  SECTION("E9 (R50D+SK+BL) at 256: stage shapes, MACs, shortcut pools") {
+    Built e9 = build_model("models/ablation/e9.acnn");
+    CHECK(e9.stats.params == 41846440);
+    CHECK(e9.stats.macs == 5438737408);  // the paper's Table 12: 5.4 B
+    CHECK(scope_output(e9, "stem") == Shape{1, 64, 64, 64});
+    CHECK(scope_output(e9, "layer1") == Shape{1, 256, 32, 32});
+    CHECK(scope_output(e9, "layer2") == Shape{1, 512, 16, 16});
+    CHECK(scope_output(e9, "layer3") == Shape{1, 1024, 16, 16});
+    CHECK(scope_output(e9, "layer4") == Shape{1, 2048, 8, 8});
+    // Big branches at half the stage input, little ones (width / alpha) at
+    // the full input, which is where the branches merge.
+    CHECK(branch_output(e9, "layer1.big") == Shape{1, 256, 32, 32});
+    CHECK(branch_output(e9, "layer1.little0") == Shape{1, 128, 64, 64});
+    CHECK(branch_output(e9, "layer2.big") == Shape{1, 512, 16, 16});
+    CHECK(branch_output(e9, "layer2.little0") == Shape{1, 256, 32, 32});
+    CHECK(branch_output(e9, "layer3.big") == Shape{1, 1024, 8, 8});
+    CHECK(branch_output(e9, "layer3.little0") == Shape{1, 512, 16, 16});
+    // Stage 3's merge block runs at stride 1: no pooled shortcut there.
+    CHECK(nodes_of(*e9.g, ir::OpKind::AvgPool2d, "layer3.merge").empty());
+    // Projection shortcuts pool 3x3 with zero padding 1 counted in the mean.
+    auto pools = nodes_of(*e9.g, ir::OpKind::AvgPool2d);
+    CHECK(pools.size() == 6);  // big0 of stages 1-3, merge of stages 1-2, layer4.0
+    for (const ir::Node* n : pools) {
+      INFO(n->scope);
+      CHECK(n->attrs.ints("kernel") == std::vector<int64_t>{3, 3});
+      CHECK(n->attrs.ints("pad") == std::vector<int64_t>{1, 1, 1, 1});
+      CHECK(n->attrs.i("count_include_pad") == 1);
+    }
+  }
+  SECTION("E10/E11 (+AA): the stem is never anti-aliased") {
+    Built e10 = build_model("models/ablation/e10.acnn");
+    CHECK(e10.stats.params == 41846440);
+    CHECK(e10.stats.macs == 7479380992);
+    CHECK(build_model("models/ablation/e11.acnn").stats.macs == 7479380992);
+    CHECK(last_node(*e10.g, "layer1.big0.blur_pool") != nullptr);  // the stages are
+    for (const ir::Node& n : e10.g->nodes()) {
+      if (n.dead || n.scope.rfind("stem", 0) != 0) continue;
+      INFO(n.scope);
+      CHECK(n.scope.find("blur_pool") == std::string::npos);
+    }
+    int strided = 0;
+    for (const ir::Node* n : nodes_of(*e10.g, ir::OpKind::Conv2d, "stem."))
+      strided += n->attrs.ints("stride") == std::vector<int64_t>{2, 2};
+    CHECK(strided == 2);  // stem.big and stem.little1
+    CHECK(scope_output(e10, "stem") == Shape{1, 64, 64, 64});
+    CHECK(scope_output(e10, "layer3") == Shape{1, 1024, 16, 16});
+  }
+  SECTION("E12: Big-Little ResNet-152 has depths [5, 12, 30, 3], alpha 1, beta 2") {
+    Built e12 = build_model("models/ablation/e12.acnn");
+    CHECK(e12.stats.params == 117004200);
+    CHECK(e12.stats.macs == 20473180160);
+    CHECK(last_node(*e12.g, "layer3.big28.") != nullptr);
+    CHECK(last_node(*e12.g, "layer3.big29.") == nullptr);
+    CHECK(last_node(*e12.g, "layer3.little13.") != nullptr);  // 30 / 2 - 1 = 14 blocks
+    CHECK(last_node(*e12.g, "layer3.little14.") == nullptr);
+    CHECK(branch_output(e12, "layer3.little0") == Shape{1, 1024, 16, 16});  // width / 1
+    CHECK(branch_output(e12, "stem.little0") == Shape{1, 64, 128, 128});
+    CHECK(scope_output(e12, "layer4") == Shape{1, 2048, 8, 8});
+  }
+  SECTION("a single-block big branch keeps its last ReLU (reference), not in the Fashion variant") {
+    Built two = build_model("models/ablation/e9.acnn", {"depths=[2, 2, 2, 2]", "size=64"});
+    CHECK(last_node(*two.g, "layer1.big")->op == ir::OpKind::Relu);
+    Built three = build_model("models/ablation/e9.acnn", {"size=64"});
+    CHECK(last_node(*three.g, "layer1.big")->op == ir::OpKind::Add);
+    Built fashion = build_model("models/fashion/ablation/e9.acnn");  // depths [2, 2, 2, 1]
+    CHECK(last_node(*fashion.g, "layer1.big")->op == ir::OpKind::Add);
+  }
+  SECTION("the small stem (Fashion rows) keeps strides [1, 2, 2, 2] and pools without the padding") {
+    Built e9 = build_model("models/fashion/ablation/e9.acnn");
+    CHECK(e9.stats.params == 273786);
+    CHECK(e9.stats.macs == 22382496);
+    CHECK(scope_output(e9, "layer1") == Shape{1, 32, 28, 28});
+    CHECK(scope_output(e9, "layer2") == Shape{1, 64, 14, 14});
+    CHECK(scope_output(e9, "layer3") == Shape{1, 128, 7, 7});
+    CHECK(scope_output(e9, "layer4") == Shape{1, 256, 4, 4});
+    CHECK(branch_output(e9, "layer1.big") == Shape{1, 32, 14, 14});
+    auto pools = nodes_of(*e9.g, ir::OpKind::AvgPool2d);
+    CHECK(!pools.empty());
+    for (const ir::Node* n : pools) CHECK(n->attrs.i("count_include_pad") == 0);
+    CHECK(build_model("models/fashion/ablation/e10.acnn").stats.macs == 36438912);
+  }
 }
