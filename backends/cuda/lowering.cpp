@@ -598,6 +598,44 @@ std::vector<ValueId> unit_outputs(const Unit& u) {
   return r;
 }
 
+namespace {
+
+// Whether a node's result varies from step to step whatever its inputs:
+// runtime scalars, random numbers, the training flag.
+bool per_step(const ir::Node& n) {
+  if (n.op == OpKind::RuntimeScalar || n.op == OpKind::RandomUniform || n.op == OpKind::IfTraining) return true;
+  if (n.op == OpKind::Fused && n.body)
+    for (const ir::Node& b : n.body->nodes())
+      if (!b.dead && per_step(b)) return true;
+  return false;
+}
+
+void mark_static_units(const ir::Graph& g, UnitPlan& plan) {
+  std::vector<bool> fixed(g.num_values(), false);  // values that never change from step to step
+  std::set<ValueId> targets, updated_by;
+  for (const ir::StateUpdate& u : g.updates) targets.insert(u.target), updated_by.insert(u.value);
+  for (const ir::Node& n : g.nodes()) {
+    if (n.dead) continue;
+    if (n.op == OpKind::Constant || ((n.op == OpKind::Param || n.op == OpKind::State) && !targets.count(n.outputs[0])))
+      fixed[n.outputs[0]] = true;
+  }
+  plan.static_unit.assign(plan.units.size(), false);
+  for (size_t i = 0; i < plan.units.size(); ++i) {
+    const Unit& u = plan.units[i];
+    if (u.kind == UnitKind::Source || u.kind == UnitKind::UpdateGroup || u.outputs.empty()) continue;
+    bool ok = true;
+    for (NodeId id : u.nodes) ok = ok && !per_step(g.node(id));
+    for (NodeId id : u.inlined) ok = ok && !per_step(g.node(id));
+    for (ValueId v : u.inputs) ok = ok && fixed[v];
+    for (ValueId v : u.outputs) ok = ok && !updated_by.count(v);
+    if (!ok) continue;
+    plan.static_unit[i] = true;
+    for (ValueId v : u.outputs) fixed[v] = true;
+  }
+}
+
+}  // namespace
+
 DevicePlan plan_device(const ir::Graph& src, Precision p, const UnitOptions& o) {
   DevicePlan d;
   d.precision = p;
@@ -616,6 +654,7 @@ DevicePlan plan_device(const ir::Graph& src, Precision p, const UnitOptions& o) 
   d.formats = assign_formats(g, p);
   d.needed = needed_nodes(g);
   d.units = form_units(g, d.needed, o, &update_key_planned, d.formats);
+  mark_static_units(g, d.units);
   return d;
 }
 

@@ -140,6 +140,10 @@ struct UnitPlan {
   std::vector<Unit> units;            // in execution order
   std::vector<int> unit_of_node;      // -1: none (dead or inlined everywhere)
   std::vector<int> producer_unit;     // per value: the unit writing it (-1: none / inlined)
+  // Per unit: its results depend only on constants and on parameters and
+  // state this graph never updates (an inference graph's batch-norm folding):
+  // the runner computes them once, and again after such a tensor is set.
+  std::vector<bool> static_unit;
 };
 
 struct UnitOptions {

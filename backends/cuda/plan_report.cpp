@@ -160,7 +160,7 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
   std::map<std::string, Cost> by_kind;
   Cost total;
   std::ostringstream units;
-  int index = 0, views = 0;
+  int index = 0, views = 0, static_units = 0;
   for (const Unit& u : p.units.units) {
     const int i = index++;
     if (u.kind == UnitKind::Source) continue;
@@ -175,12 +175,18 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
     for (ValueId v : unit_outputs(u)) c.written += read[v] || !skips ? bytes_of(v) : 0;
     for (NodeId id : u.nodes) c.flops += 2.0 * static_cast<double>(ir::node_macs(g, g.node(id)));
     c.floor_s = std::max((c.read + c.written) / bandwidth, c.flops / peak_flops);
-    Cost& k = by_kind[kind_of(g, u)];
-    for (Cost* t : {&k, &total})
-      t->launches += c.launches, t->read += c.read, t->written += c.written, t->flops += c.flops, t->floor_s += c.floor_s;
+    const bool once = i < static_cast<int>(p.units.static_unit.size()) && p.units.static_unit[i];
+    if (once) {  // computed once, not per step
+      ++static_units;
+    } else {
+      Cost& k = by_kind[kind_of(g, u)];
+      for (Cost* t : {&k, &total})
+        t->launches += c.launches, t->read += c.read, t->written += c.written, t->flops += c.flops, t->floor_s += c.floor_s;
+    }
     if (!o.units || !in_scope(g, u, o.scope)) continue;
     std::string scope = scope_of(g, u);
-    units << "  #" << i << " " << kind_of(g, u) << ": " << what(g, u) << (scope.empty() ? "" : "  (" + scope + ")") << "\n";
+    units << "  #" << i << " " << kind_of(g, u) << ": " << what(g, u) << (scope.empty() ? "" : "  (" + scope + ")")
+          << (once ? "  [once]" : "") << "\n";
     if (u.kind == UnitKind::Region && !u.space.empty()) units << "     over " << shape_str(u.space) << "\n";
     auto list = [&](const char* label, const std::vector<ValueId>& vs) {
       units << "     " << label;
@@ -202,7 +208,9 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
 
   const PlanMemory mem = plan_memory(p);
   std::ostringstream os;
-  os << "device plan (" << precision_name(p.precision) << "): " << total.launches << " kernel launches per step, "
+  os << "device plan (" << precision_name(p.precision) << "): " << total.launches << " kernel launches per step"
+     << (static_units ? " (+" + std::to_string(static_units) + " [once]: unchanging inputs, run when those are set)" : "")
+     << ", "
      << p.fused_expanded << " fused nodes inlined back, " << p.rewrites << " device rewrites, "
      << p.formats.activations << " values in half precision, " << views << " reshapes (views, no kernel)\n"
      << "memory estimate: temporaries peak at " << human_bytes(mem.peak) << " (after unit #" << mem.peak_unit

@@ -68,17 +68,33 @@ int CudaRunner::get_slot(ValueId v, const Format& want) {
   if (value_slots_[v].empty())
     throw std::logic_error("CUDA runner: value %" + std::to_string(v) + " is read before it is produced");
   int src = value_slots_[v][0];
-  const Slot& r = slots_[root(src)];
-  const bool unchanging = r.home == Home::Constant || (r.home == Home::Persistent && !persistent_[r.index].updated);
+  std::vector<int> deps;
+  const bool fixed = unchanging(src, &deps);
   Step st;
   st.kernel = make_convert(program_, shape, slots_[src].fmt, want);
   st.in = {src};
-  int out = new_slot(v, want, unchanging ? Home::Dedicated : Home::Arena);
+  int out = new_slot(v, want, fixed ? Home::Dedicated : Home::Arena);
   st.out = {out};
-  st.cached = unchanging;
-  st.version_of = r.home == Home::Persistent ? r.index : -1;
+  st.cached = fixed;
+  st.depends = deps;
+  slots_[out].depends = std::move(deps);
   steps_.push_back(std::move(st));
   return out;
+}
+
+bool CudaRunner::unchanging(int s, std::vector<int>* deps) const {
+  const Slot& r = slots_[root(s)];
+  switch (r.home) {
+    case Home::Constant: return true;
+    case Home::Persistent:
+      if (persistent_[r.index].updated) return false;
+      deps->push_back(r.index);
+      return true;
+    case Home::Dedicated:  // a cached step's result
+      deps->insert(deps->end(), r.depends.begin(), r.depends.end());
+      return true;
+    default: return false;
+  }
 }
 
 void CudaRunner::compile(const ir::Graph& src) {
@@ -188,11 +204,27 @@ void CudaRunner::add_unit(int ui) {
   std::unique_ptr<DevKernel> k = make_kernel(r);
   Step st;
   for (size_t i = 0; i < ins.size(); ++i) st.in.push_back(get_slot(ins[i], r.in[i]));
+  // A static unit whose operands are all unchanging runs outside the step.
+  if (plan_.units.static_unit[ui]) {
+    bool fixed = true;
+    for (int s : st.in) fixed = fixed && unchanging(s, &st.depends);
+    st.cached = fixed;
+    if (!fixed) st.depends.clear();
+    std::sort(st.depends.begin(), st.depends.end());
+    st.depends.erase(std::unique(st.depends.begin(), st.depends.end()), st.depends.end());
+  }
   // Dedicated kernels skip outputs nobody reads (a null pointer); generated
   // ones store every output, so theirs get memory all the same.
   const bool skips_unread = u.kind == UnitKind::Node && !gather_op(g.node(u.nodes[0]).op);
-  for (size_t i = 0; i < outs.size(); ++i)
-    st.out.push_back(used_[outs[i]] || !skips_unread ? new_slot(outs[i], r.out[i], Home::Arena) : -1);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (!used_[outs[i]] && skips_unread) {
+      st.out.push_back(-1);
+      continue;
+    }
+    const int o = new_slot(outs[i], r.out[i], st.cached ? Home::Dedicated : Home::Arena);
+    if (st.cached) slots_[o].depends = st.depends;
+    st.out.push_back(o);
+  }
   if (!u.nodes.empty()) st.scope = g.node(u.nodes[0]).scope;
   else if (!u.members.empty() && !u.members[0].nodes.empty()) st.scope = "update group";
   DevKernel* raw = k.get();

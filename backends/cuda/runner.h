@@ -3,7 +3,10 @@
 // makes one DevKernel per unit, inserts format conversions where a kernel
 // wants an input in another format (cached when the source never changes),
 // writes state updates in place when no later kernel reads the old value
-// (else copies them at the end of the step), packs every temporary into one
+// (else copies them at the end of the step), computes units that depend only
+// on unchanging tensors (static units: an inference graph's batch-norm
+// folding, casts of its weights) once, outside the step and again only
+// when such a tensor is set, packs every temporary into one
 // device arena by liveness (one cudaMalloc), and compiles the generated
 // kernels in one NVRTC call. Running (runner_run.cpp): feeds are copied into
 // pinned buffers and uploaded on a copy stream while the previous step may
@@ -60,12 +63,13 @@ class CudaRunner final : public Runner {
     size_t offset = 0;   // Arena, Dedicated, Persistent, Feed: byte offset in its block
     int first = -1, last = -1;
     int index = -1;      // Persistent: index in persistent_; Feed: index in feeds_
+    std::vector<int> depends;  // Dedicated: the persistent tensors (indices) its value derives from
   };
   struct Step {
     std::unique_ptr<DevKernel> kernel;
     std::vector<int> in, out;  // slots (-1: an output nobody reads)
-    bool cached = false;       // a conversion of an unchanging tensor: runs when its source changes
-    int version_of = -1;       // cached: the persistent read (-1: a constant)
+    bool cached = false;       // reads only unchanging tensors: runs when one of them changes
+    std::vector<int> depends;  // cached: the persistent tensors (indices) it derives from
     int64_t cached_version = -1;
     std::string scope;
     bool optimizer = false;    // writes a parameter's update (skipped on fp16 overflow)
@@ -98,6 +102,10 @@ class CudaRunner final : public Runner {
     return s;
   }
   int get_slot(ir::ValueId v, const Format& want);
+  // Whether slot s holds a value that never changes between steps (a
+  // constant, a persistent tensor the graph does not update, a cached
+  // step's result); adds the persistent tensors it derives from to deps.
+  bool unchanging(int s, std::vector<int>* deps) const;
   void add_unit(int ui);
   void add_gradient_check();
   void place_updates();

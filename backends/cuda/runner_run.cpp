@@ -45,13 +45,16 @@ void CudaRunner::enqueue_steps(int parity, bool timed) {
   }
 }
 
-// Conversions of unchanging tensors run again only when their source changed.
+// Steps over unchanging tensors (casts of weights, an inference graph's
+// batch-norm folding) run again only when a tensor they derive from was set
+// (versions only grow, so their sum changes exactly then).
 void CudaRunner::run_cached_steps() {
   LaunchCtx c{*dev_, dev_->compute, params_dev_[0], status_dev_, workspace_, workspace_bytes_, &host_ctx_};
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& st = steps_[i];
     if (!st.cached) continue;
-    int64_t v = st.version_of >= 0 ? persistent_[st.version_of].version : 0;
+    int64_t v = 0;
+    for (int d : st.depends) v += persistent_[d].version;
     if (v == st.cached_version) continue;
     st.kernel->launch(step_in_[0][i], step_out_[0][i], c);
     st.cached_version = v;

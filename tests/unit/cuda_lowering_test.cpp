@@ -309,6 +309,44 @@ TEST_CASE("CUDA lowering: the device plan keeps the graph's schedule (remat lowe
   CHECK(with < 0.85 * without);
 }
 
+TEST_CASE("CUDA lowering: static units are exactly those over unchanging tensors", "[unit]") {
+  // Inference: batch-norm folding reads only parameters and statistics, so
+  // it runs once; everything reading the image runs every step.
+  auto fwd = test::forward_of(test::kTinyNet, 4);
+  auto eval = build_eval_graph(*fwd, /*with_loss=*/false);
+  passes::PipelineOptions po;
+  po.mode = passes::Mode::Eval;
+  passes::run_pipeline(*eval, po);
+  DevicePlan d = plan_device(*eval, Precision::BF16);
+  const ir::Graph& g = *d.graph;
+  std::vector<bool> from_image(g.num_values(), false);
+  for (const ir::Node& n : g.nodes())
+    if (!n.dead && n.op == ir::OpKind::Input) from_image[n.outputs[0]] = true;
+  int stat = 0, per_step = 0;
+  for (size_t i = 0; i < d.units.units.size(); ++i) {
+    const Unit& u = d.units.units[i];
+    if (u.kind == UnitKind::Source) continue;
+    bool reads_image = false;
+    for (ir::ValueId v : unit_inputs(u)) reads_image = reads_image || from_image[v];
+    if (reads_image)
+      for (ir::ValueId v : unit_outputs(u)) from_image[v] = true;
+    INFO("unit #" << i << " " << (u.nodes.empty() ? "" : ir::op_name(g.node(u.nodes[0]).op)));
+    CHECK(d.units.static_unit[i] == !reads_image);
+    (d.units.static_unit[i] ? stat : per_step)++;
+  }
+  CHECK(stat >= 2);  // the folded weights and biases of the tiny net's batch norms
+  CHECK(per_step >= 3);
+  // Training: parameters change every step, so nothing reading one is static.
+  auto train = test::model_train_graph("fashion/assemble.acnn", 2);
+  DevicePlan t = plan_device(*train, Precision::BF16);
+  std::set<ir::ValueId> params;
+  for (const ir::Node& n : t.graph->nodes())
+    if (!n.dead && n.op == ir::OpKind::Param) params.insert(n.outputs[0]);
+  for (size_t i = 0; i < t.units.units.size(); ++i)
+    if (t.units.static_unit[i])
+      for (ir::ValueId v : unit_inputs(t.units.units[i])) CHECK(!params.count(v));
+}
+
 TEST_CASE("CUDA plan report: kernels, formats and a memory estimate without a GPU", "[unit]") {
   auto g = test::model_train_graph("fashion/baseline.acnn", 8);
   passes::run_pipeline(*g, passes::PipelineOptions{});
