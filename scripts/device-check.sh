@@ -80,7 +80,7 @@ if [ $rc -ne 0 ]; then echo "build failed ($rc); see build.txt"; grep -E "error|
 ACNN=$BUILD/acnn
 TESTS=$BUILD/tests/acnn_tests
 readelf -d "$ACNN" | grep NEEDED > "$OUT/needed.txt" || true
-export ACNN_CACHE_DIR=$ROOT/.device/nvrtc-cache
+export ACNN_CACHE_DIR=$ROOT/.device/cache  # nvrtc/ cubins, cudnn/ algorithm choices
 
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   phase "3. [cuda] tests, one process per test case (a device fault cannot take the others down)"

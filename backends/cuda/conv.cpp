@@ -6,15 +6,19 @@
 // (cudnnFind*; set ACNN_CUDNN_FIND=0 for cuDNN's heuristics instead), among
 // algorithms whose workspace fits the limit (ACNN_CUDNN_WORKSPACE_MB, default
 // 1024), deterministic ones first (ACNN_CUDNN_DETERMINISTIC=0: any); the
-// choice, with the math type the search reported, is cached per process. NHWC is tried first, NCHW when
+// choice, with the math type the search reported, is cached per process and
+// on disk (cache_dir("cudnn"), per GPU and cuDNN version). NHWC is tried first, NCHW when
 // cuDNN has no NHWC algorithm for a problem. Padding is symmetric here:
 // lower_for_device() made asymmetric padding explicit.
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <sstream>
 
+#include "backends/cuda/disk_cache.h"
 #include "backends/cuda/ops.h"
 #include "compiler/ir/op.h"
 #include "compiler/ops/common.h"
@@ -36,6 +40,29 @@ struct Choice {
 
 std::mutex g_cache_mutex;
 std::map<std::string, Choice> g_cache;
+
+// Choices persist across runs (a search measures every algorithm: seconds
+// for a network at batch 256), keyed by the GPU, the cuDNN version, the
+// search settings and the problem. ACNN_CUDNN_FIND=0 never reads or writes it.
+DiskTable& disk_choices() {
+  static DiskTable t(cache_dir("cudnn").empty() ? std::filesystem::path()
+                                                : cache_dir("cudnn") / "conv_algorithms.tsv");
+  return t;
+}
+
+std::string encode(const Choice& c) {
+  return std::to_string(c.algo) + " " + std::to_string(c.workspace) + " " + std::to_string(c.ms) + " " +
+         std::to_string(static_cast<int>(c.math));
+}
+
+std::optional<Choice> decode(const std::string& s) {
+  std::istringstream is(s);
+  Choice c;
+  int math = 0;
+  if (!(is >> c.algo >> c.workspace >> c.ms >> math) || c.algo < 0) return std::nullopt;
+  c.math = static_cast<cudnnMathType_t>(math);
+  return c;
+}
 
 size_t workspace_limit() {
   const char* e = std::getenv("ACNN_CUDNN_WORKSPACE_MB");
@@ -123,7 +150,18 @@ class ConvKernel final : public DevKernel {
       try {
         std::lock_guard<std::mutex> lock(g_cache_mutex);
         auto it = g_cache.find(key.str());
-        if (it == g_cache.end()) it = g_cache.emplace(key.str(), choose()).first;
+        if (it == g_cache.end()) {
+          const bool find = find_enabled();
+          const std::string disk_key = dev_.name + "|cudnn " + std::to_string(cudnnGetVersion()) + "|" +
+                                       (deterministic_only() ? "det" : "any") + "|ws " +
+                                       std::to_string(workspace_limit() >> 20) + "|" + key.str();
+          std::optional<Choice> known;
+          if (find)
+            if (std::optional<std::string> text = disk_choices().get(disk_key)) known = decode(*text);
+          Choice ch = known ? *known : choose();
+          if (find && !known) disk_choices().put(disk_key, encode(ch));
+          it = g_cache.emplace(key.str(), ch).first;
+        }
         choice_ = it->second;
         layout_ = l;
         why.clear();

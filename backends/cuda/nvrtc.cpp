@@ -1,6 +1,8 @@
 // NVRTC compilation with an on-disk cubin cache (see nvrtc.h).
 #include "backends/cuda/nvrtc.h"
 
+#include "backends/cuda/disk_cache.h"
+
 #include <nvrtc.h>
 
 #include <chrono>
@@ -25,13 +27,6 @@ void check(nvrtcResult r, const char* what) {
 uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
   return h;
-}
-
-fs::path cache_dir() {
-  if (const char* d = std::getenv("ACNN_CACHE_DIR"); d && *d) return fs::path(d);
-  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return fs::path(d) / "acnn" / "nvrtc";
-  if (const char* d = std::getenv("HOME"); d && *d) return fs::path(d) / ".cache" / "acnn" / "nvrtc";
-  return {};
 }
 
 // The log with the source lines it names ("prog.cu(12): error ...") quoted.
@@ -68,7 +63,7 @@ NvrtcResult nvrtc_compile(const std::string& source, int arch, bool use_cache, b
   for (const char* o : opts) key_text += std::string("|") + o;
   char key[17];
   std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(fnv1a(key_text)));
-  fs::path dir = use_cache ? cache_dir() : fs::path();
+  fs::path dir = use_cache ? cache_dir("nvrtc") : fs::path();
   fs::path file = dir.empty() ? fs::path() : dir / (std::string(key) + ".cubin");
   if (!file.empty() && !refresh) {
     std::ifstream in(file, std::ios::binary);

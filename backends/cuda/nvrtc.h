@@ -1,7 +1,6 @@
 // Compiling generated CUDA C with NVRTC. One program per graph holds every
 // generated kernel (compiled once, in one NVRTC call); the cubin is cached on
-// disk under $ACNN_CACHE_DIR, else $XDG_CACHE_HOME/acnn/nvrtc, else
-// ~/.cache/acnn/nvrtc, keyed by a hash of the source, the options and the
+// disk under cache_dir("nvrtc") (disk_cache.h), keyed by a hash of the source, the options and the
 // NVRTC version, so recompiling an unchanged model skips NVRTC. Compiling
 // needs only libnvrtc, not a GPU (tests compile here); loading the cubin is
 // the runner's business (cudaLibraryLoadData, the runtime API).

@@ -6,9 +6,14 @@
 // and the Fashion models compiles with NVRTC (which needs no GPU).
 #ifdef ACNN_HAVE_CUDA
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 #include <set>
 
 #include "backends/cuda/codegen.h"
+#include "backends/cuda/disk_cache.h"
 #include "backends/cuda/lowering.h"
 #include "backends/cuda/nvrtc.h"
 #include "backends/cuda/plan_report.h"
@@ -395,6 +400,43 @@ TEST_CASE("CUDA codegen: float literals read back exactly", "[unit]") {
   CHECK(float_literal(0.1) == "0.100000001f");
   CHECK(float_literal(1e-5) == "9.99999975e-06f");
   CHECK(float_literal(INFINITY) == "__int_as_float(0x7f800000)");
+}
+
+
+TEST_CASE("CUDA disk cache: choices persist across runs; damaged lines are skipped", "[unit]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("acnn_disk_table_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const fs::path file = dir / "t.tsv";
+  {
+    DiskTable t(file);
+    CHECK(!t.get("a"));
+    t.put("a", "1 2 3");
+    t.put("b", "x");
+    t.put("a", "4 5 6");         // a later line wins
+    t.put("bad\tkey", "kept");  // in memory only: a tab cannot be stored
+    CHECK(t.get("bad\tkey") == std::optional<std::string>("kept"));
+  }
+  {
+    std::ofstream(file, std::ios::app) << "no tab here\n\tempty key\nc\t7\n";
+    DiskTable t(file);  // a later run
+    CHECK(t.get("a") == std::optional<std::string>("4 5 6"));
+    CHECK(t.get("b") == std::optional<std::string>("x"));
+    CHECK(t.get("c") == std::optional<std::string>("7"));
+    CHECK(!t.get("bad\tkey"));
+    CHECK(!t.get("no tab here"));
+  }
+  DiskTable memory_only{fs::path()};
+  memory_only.put("k", "v");
+  CHECK(memory_only.get("k") == std::optional<std::string>("v"));
+  // $ACNN_CACHE_DIR/<kind> first.
+  const char* old = std::getenv("ACNN_CACHE_DIR");
+  std::string saved = old ? old : "";
+  ::setenv("ACNN_CACHE_DIR", dir.c_str(), 1);
+  CHECK(cache_dir("cudnn") == dir / "cudnn");
+  if (old) ::setenv("ACNN_CACHE_DIR", saved.c_str(), 1);
+  else ::unsetenv("ACNN_CACHE_DIR");
+  fs::remove_all(dir);
 }
 
 #endif  // ACNN_HAVE_CUDA
