@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Run HERE (the development machine) before a device check: fills .device/
-# (gitignored, about 2 MB) with what the lent GPU machine lacks and cannot
-# download (it has no network, no Java, no ANTLR):
+# (gitignored, about 32 MB; a call carries at most 64 MiB) with what the lent
+# GPU machine lacks and cannot download (it has no network, no Java, no ANTLR):
 #   .device/debs/   the ANTLR 4.9 C++ runtime (Debian 12 packages
 #                   libantlr4-runtime4.9 and libantlr4-runtime-dev, fetched
 #                   with `apt-get download`; device-check.sh unpacks them with
 #                   dpkg -x: they need glibc >= 2.32 and libstdc++ >= 12, which
 #                   Ubuntu 24.04 has)
 #   .device/antlr/  the parser generated from dsl/Acnn.g4 (for -DACNN_ANTLR_GENERATED)
+#   .device/fashion-mnist/  the data set, for an end-to-end training run on the GPU
 # and checks that the copy of the PyTorch anchor script in bench/ is current.
 # Then run scripts/device-check.sh on the device with carry [".device"].
 set -euo pipefail
@@ -41,13 +42,23 @@ else
   rm -f "$dev"/antlr/*.interp "$dev"/antlr/*.tokens
 fi
 
-# 3. The anchor script (committed copy in bench/).
+# 3. Fashion-MNIST (30 MB, from the Debian package dataset-fashion-mnist) for
+#    device-check's end-to-end `acnn train --device cuda`; skipped when absent.
+fm=/usr/share/datasets/fashion-mnist
+if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
+  mkdir -p "$dev/fashion-mnist"
+  cp -u "$fm"/*-ubyte.gz "$dev/fashion-mnist/"
+else
+  echo "prepare-device: note: no $fm (apt-get install dataset-fashion-mnist): device-check skips its GPU training run" >&2
+fi
+
+# 4. The anchor script (committed copy in bench/).
 shared_anchors=../shared/bench/torch_anchors.py
 if [ -f "$shared_anchors" ] && ! cmp -s "$shared_anchors" bench/torch_anchors.py; then
   echo "prepare-device: note: bench/torch_anchors.py differs from $shared_anchors" >&2
 fi
 
-# 4. Sanity: the packages unpack and hold the runtime, headers and CMake config.
+# 5. Sanity: the packages unpack and hold the runtime, headers and CMake config.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for d in "$dev"/debs/*.deb; do dpkg -x "$d" "$tmp"; done
