@@ -2,7 +2,10 @@
 // loaded with cudaLibraryLoadData), launchers for regions, gathers and
 // conversions, multi-tensor update groups, and the small utility kernels of
 // the runner (device copies, fp16 loss scaling).
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <sstream>
 
 #include "backends/cuda/codegen_util.h"
@@ -23,26 +26,64 @@ GenFn* Program::add(const GenKernel& k) {
   auto it = by_code_.find(key);
   if (it != by_code_.end()) return it->second;
   fns_.push_back(GenFn{k.name, nullptr});
+  sources_.push_back(k.source);
   source_ += k.source;
   return by_code_[key] = &fns_.back();
 }
 
+namespace {
+
+// Contiguous runs of kernels of similar source size, one per part; about
+// 64 KiB of source per part (NVRTC's fixed cost per program is small next to
+// that) and no more parts than cores.
+std::vector<std::pair<size_t, size_t>> split_parts(const std::vector<std::string>& sources) {
+  size_t total = 0;
+  for (const std::string& s : sources) total += s.size();
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const size_t parts = std::clamp<size_t>(total / 65536 + 1, 1, std::min(cores, sources.size()));
+  const size_t target = total / parts + 1;
+  std::vector<std::pair<size_t, size_t>> r;
+  size_t begin = 0, bytes = 0;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    bytes += sources[i].size();
+    if (bytes >= target && r.size() + 1 < parts) r.emplace_back(begin, i + 1), begin = i + 1, bytes = 0;
+  }
+  if (begin < sources.size()) r.emplace_back(begin, sources.size());
+  return r;
+}
+
+}  // namespace
+
 void Program::compile(int arch) {
   if (fns_.empty()) return;
-  NvrtcResult r = nvrtc_compile(prelude() + source_, arch);
-  if (r.from_cache && cudaLibraryLoadData(&lib_, r.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0) != cudaSuccess) {
-    cudaGetLastError();  // a damaged cache file: compile afresh (and rewrite it)
-    lib_ = nullptr;
-    r = nvrtc_compile(prelude() + source_, arch, /*use_cache=*/true, /*refresh=*/true);
+  const std::vector<std::pair<size_t, size_t>> parts = split_parts(sources_);
+  std::vector<std::string> texts;
+  for (auto [b, e] : parts) {
+    std::string t = prelude();
+    for (size_t i = b; i < e; ++i) t += sources_[i];
+    texts.push_back(std::move(t));
   }
-  seconds_ = r.seconds;
-  cached_ = r.from_cache;
-  if (!lib_) ACNN_CUDA(cudaLibraryLoadData(&lib_, r.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
-  for (GenFn& f : fns_) ACNN_CUDA(cudaLibraryGetKernel(&f.fn, lib_, f.name.c_str()));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<NvrtcResult> rs = nvrtc_compile_all(texts, arch);
+  cached_ = true;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    cudaLibrary_t lib = nullptr;
+    if (rs[p].from_cache && cudaLibraryLoadData(&lib, rs[p].cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0) != cudaSuccess) {
+      cudaGetLastError();  // a damaged cache file: compile afresh (and rewrite it)
+      lib = nullptr;
+      rs[p] = nvrtc_compile(texts[p], arch, /*use_cache=*/true, /*refresh=*/true);
+    }
+    cached_ = cached_ && rs[p].from_cache;
+    if (!lib) ACNN_CUDA(cudaLibraryLoadData(&lib, rs[p].cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+    libs_.push_back(lib);
+    for (size_t i = parts[p].first; i < parts[p].second; ++i)
+      ACNN_CUDA(cudaLibraryGetKernel(&fns_[i].fn, lib, fns_[i].name.c_str()));
+  }
+  seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 Program::~Program() {
-  if (lib_) cudaLibraryUnload(lib_);
+  for (cudaLibrary_t lib : libs_) cudaLibraryUnload(lib);
 }
 
 namespace {

@@ -5,7 +5,11 @@
 
 #include <nvrtc.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <exception>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -109,6 +113,31 @@ NvrtcResult nvrtc_compile(const std::string& source, int arch, bool use_cache, b
     if (ec) fs::remove(tmp, ec);
   }
   return res;
+}
+
+std::vector<NvrtcResult> nvrtc_compile_all(const std::vector<std::string>& sources, int arch, bool use_cache,
+                                           int threads) {
+  std::vector<NvrtcResult> results(sources.size());
+  std::vector<std::exception_ptr> errors(sources.size());
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  const size_t workers = std::min<size_t>(sources.size(), threads > 0 ? static_cast<size_t>(threads) : hw);
+  std::atomic<size_t> next{0};
+  auto work = [&]() {
+    for (size_t i; (i = next++) < sources.size();) {
+      try {
+        results[i] = nvrtc_compile(sources[i], arch, use_cache);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+  return results;
 }
 
 }  // namespace acnn::cuda

@@ -1,6 +1,6 @@
 // Turning units into DevKernels. Program collects the generated kernels of a
-// graph (equal code shares one function), compiles them in one NVRTC call and
-// loads the cubin with the runtime API (cudaLibraryLoadData). make_kernel()
+// graph (equal code shares one function), compiles them with NVRTC (in parts,
+// in parallel) and loads the cubins with the runtime API (cudaLibraryLoadData). make_kernel()
 // picks the implementation of a unit: generated code for regions, update
 // groups and gathers; cuDNN for convolutions (conv.cpp); cuBLASLt for matmul
 // (matmul.cpp); the hand-written kernels of kernels.cu for batch-norm
@@ -32,7 +32,10 @@ class Program {
  public:
   // Registers a generated kernel (before compile()); returns its handle.
   GenFn* add(const GenKernel& k);
-  // Compiles every registered kernel and resolves the handles.
+  // Compiles every registered kernel and resolves the handles: the kernels
+  // are split into parts of similar source size, compiled on all cores at
+  // once (nvrtc_compile_all; each part cached on disk) and loaded as one
+  // library per part.
   void compile(int arch);
   size_t kernels() const { return fns_.size(); }
   double compile_seconds() const { return seconds_; }
@@ -42,9 +45,10 @@ class Program {
 
  private:
   std::deque<GenFn> fns_;
+  std::vector<std::string> sources_;  // per function
   std::map<std::string, GenFn*> by_code_;
   std::string source_;
-  cudaLibrary_t lib_ = nullptr;
+  std::vector<cudaLibrary_t> libs_;   // one per compiled part
   double seconds_ = 0;
   bool cached_ = false;
 };

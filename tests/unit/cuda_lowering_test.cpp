@@ -395,6 +395,32 @@ TEST_CASE("CUDA codegen: every generated kernel of the models compiles with NVRT
   }
 }
 
+TEST_CASE("CUDA codegen: NVRTC compiles a network's kernels in parts on several threads", "[unit]") {
+  auto g = test::model_train_graph("resnet50.acnn", 2);
+  DevicePlan d = plan_device(*g, Precision::BF16);
+  int kernels = 0;
+  const std::string all = program_of(d, &kernels);
+  // Four parts, split at kernel boundaries, each with the prelude.
+  const std::string pre = prelude(), body = all.substr(pre.size());
+  std::vector<size_t> cuts{0};
+  for (int p = 1; p < 4; ++p) cuts.push_back(body.find("extern \"C\"", body.size() * p / 4));
+  cuts.push_back(body.size());
+  std::vector<std::string> parts;
+  for (int p = 0; p < 4; ++p) parts.push_back(pre + body.substr(cuts[p], cuts[p + 1] - cuts[p]));
+  std::vector<NvrtcResult> rs;
+  REQUIRE_NOTHROW(rs = nvrtc_compile_all(parts, 90, /*use_cache=*/false, /*threads=*/4));
+  REQUIRE(rs.size() == 4);
+  for (const NvrtcResult& r : rs) CHECK(!r.cubin.empty());
+  // A part that does not compile: the error names it, the others are unaffected.
+  parts[2] += "extern \"C\" __global__ void broken() { undefined_symbol(); }\n";
+  try {
+    nvrtc_compile_all(parts, 90, false, 4);
+    FAIL("a broken part compiled");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("undefined_symbol") != std::string::npos);
+  }
+}
+
 TEST_CASE("CUDA codegen: float literals read back exactly", "[unit]") {
   CHECK(float_literal(1.0) == "1.0f");
   CHECK(float_literal(0.1) == "0.100000001f");
