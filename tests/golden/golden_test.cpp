@@ -1,5 +1,6 @@
 // Golden tests: the diagnostics of every malformed file under
 // tests/golden/diagnostics, and the IR text of every file under tests/golden/ir.
+#include <functional>
 #include <sstream>
 
 #include "compiler/elaborate/model_file.h"
@@ -63,8 +64,12 @@ TEST_CASE("IR dumps of stdlib blocks match their goldens", "[golden]") {
   }
 }
 
-TEST_CASE("fused-stage dumps match their goldens (training and inference)", "[golden]") {
-  auto files = testing::golden_inputs("tests/golden/fused");
+// Each golden model of `dir` at batch 2, its training step (mode "train") or
+// inference graph ("eval") after the pass pipeline (every value
+// rematerialized, to show remat on small blocks), rendered by `render`
+// against <file>.<mode>.expected.
+static void check_stage_goldens(const std::string& dir, const std::function<std::string(const ir::Graph&, bool)>& render) {
+  auto files = testing::golden_inputs(dir);
   REQUIRE(!files.empty());
   for (const std::string& file : files) {
     for (std::string mode : {"train", "eval"}) {
@@ -73,44 +78,32 @@ TEST_CASE("fused-stage dumps match their goldens (training and inference)", "[go
         REQUIRE(mf.load(file));
         auto fwd = mf.build(2);
         REQUIRE(fwd);
-        std::unique_ptr<ir::Graph> g =
-            mode == "train" ? build_train_graph(*fwd, default_train_options(*fwd)) : build_eval_graph(*fwd, false);
+        const bool train = mode == "train";
+        std::unique_ptr<ir::Graph> g = train ? build_train_graph(*fwd, default_train_options(*fwd)) : build_eval_graph(*fwd, false);
         passes::PipelineOptions po;
-        po.mode = mode == "train" ? passes::Mode::Train : passes::Mode::Eval;
+        po.mode = train ? passes::Mode::Train : passes::Mode::Eval;
         po.verify = true;
-        po.remat_min_bytes = 0;  // show rematerialization on this small block
+        po.remat_min_bytes = 0;
         passes::run_pipeline(*g, po);
-        std::ostringstream text;
-        ir::print_text(text, *g);
         testing::check_golden(testing::source_dir() + "/" + file.substr(0, file.size() - 5) + "." + mode + ".expected",
-                              text.str());
+                              render(*g, train));
       }
     }
   }
 }
 
+TEST_CASE("fused-stage dumps match their goldens (training and inference)", "[golden]") {
+  check_stage_goldens("tests/golden/fused", [](const ir::Graph& g, bool) {
+    std::ostringstream text;
+    ir::print_text(text, g);
+    return text.str();
+  });
+}
+
 #ifdef ACNN_HAVE_CUDA
 TEST_CASE("device-stage dumps (the CUDA backend's kernels) match their goldens", "[golden]") {
-  auto files = testing::golden_inputs("tests/golden/device");
-  REQUIRE(!files.empty());
-  for (const std::string& file : files) {
-    for (std::string mode : {"train", "eval"}) {
-      SECTION(file + " " + mode) {
-        ModelFile mf;
-        REQUIRE(mf.load(file));
-        auto fwd = mf.build(2);
-        REQUIRE(fwd);
-        std::unique_ptr<ir::Graph> g =
-            mode == "train" ? build_train_graph(*fwd, default_train_options(*fwd)) : build_eval_graph(*fwd, false);
-        passes::PipelineOptions po;
-        po.mode = mode == "train" ? passes::Mode::Train : passes::Mode::Eval;
-        po.remat_min_bytes = 0;  // show rematerialization on this small block
-        passes::run_pipeline(*g, po);
-        cuda::DevicePlan plan = cuda::plan_device(*g, mode == "train" ? cuda::Precision::BF16 : cuda::Precision::FP32);
-        testing::check_golden(testing::source_dir() + "/" + file.substr(0, file.size() - 5) + "." + mode + ".expected",
-                              cuda::plan_report(plan));
-      }
-    }
-  }
+  check_stage_goldens("tests/golden/device", [](const ir::Graph& g, bool train) {
+    return cuda::plan_report(cuda::plan_device(g, train ? cuda::Precision::BF16 : cuda::Precision::FP32));
+  });
 }
 #endif
