@@ -15,8 +15,10 @@
 //     inserts a conversion (e.g. the fp32 master weight cast to bf16 for cuDNN).
 //  3. form_units(): nodes grouped into kernel units: maximal chains of
 //     elementwise ops over one iteration space become one generated kernel
-//     (Region; slices and zero pads that only regions read become views the
-//     region reads through instead of copies), regions that only produce state updates and share their code
+//     (Region; a node reading two regions merges them; slices and zero pads
+//     that only regions read become views the region reads through instead
+//     of copies; nodes that inlining or a rewrite adds stay where the node
+//     they replace was, see place_emitted()), regions that only produce state updates and share their code
 //     become one multi-tensor launch (UpdateGroup: the SGD step of every
 //     parameter at once, BN running statistics), everything else is one
 //     node per unit. Fused nodes of kind "elementwise" and "optimizer" join
