@@ -16,6 +16,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 dev=.device
 mkdir -p "$dev/debs" "$dev/antlr"
+# What a device run unpacks or caches there does not travel back (it would
+# only eat into the 64 MiB a call carries).
+rm -rf "$dev/prefix" "$dev/cache" "$dev/nvrtc-cache"
 
 # 1. The ANTLR runtime packages.
 if ! ls "$dev"/debs/libantlr4-runtime4.9_*.deb >/dev/null 2>&1 || ! ls "$dev"/debs/libantlr4-runtime-dev_*.deb >/dev/null 2>&1; then
