@@ -7,6 +7,7 @@
 #include <cstring>
 #include <thread>
 #include <sstream>
+#include <stdexcept>
 
 #include "backends/cuda/codegen_util.h"
 #include "backends/cuda/kernels.h"
