@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <thread>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "backends/cuda/codegen_util.h"
 #include "backends/cuda/kernels.h"

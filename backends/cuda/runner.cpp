@@ -7,6 +7,7 @@
 #include <cstring>
 #include <iostream>
 #include <set>
+#include <stdexcept>
 
 #include "backends/cuda/cuda_runner.h"
 #include "compiler/ir/op.h"
