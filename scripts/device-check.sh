@@ -18,7 +18,9 @@
 #   5b. a per-kernel profile of the ResNet-50 step, when time is left
 #   6. summary.txt: acnn img/s against PyTorch's from this same run
 # Environment knobs: DEVICE_CHECK_BUDGET_S, BENCH_BATCH (256), BENCH_STEPS (30),
-# SKIP_TESTS=1, SKIP_TORCH=1, JOBS (nproc), BUILD_S (330: the build's time bound).
+# SKIP_TESTS=1, SKIP_BENCH=1 (stop after the tests), SKIP_TORCH=1, CUDA_TESTS
+# (a Catch2 test spec instead of "[cuda]", e.g. "CUDA runner*"), JOBS (nproc),
+# BUILD_S (330: the build's time bound).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -86,8 +88,9 @@ export ACNN_CACHE_DIR=$ROOT/.device/cache  # nvrtc/ cubins, cudnn/ algorithm cho
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   phase "3. [cuda] tests, one process per test case (a device fault cannot take the others down)"
   # Catch2 v3 lists names with --list-tests --verbosity quiet, v2 with --list-test-names-only.
-  names=$("$TESTS" "[cuda]" --list-tests --verbosity quiet 2>/dev/null) || names=""
-  [ -n "$names" ] || names=$("$TESTS" "[cuda]" --list-test-names-only 2>/dev/null | sed '/^$/d;/matching test case/d')
+  spec_all=${CUDA_TESTS:-[cuda]}
+  names=$("$TESTS" "$spec_all" --list-tests --verbosity quiet 2>/dev/null) || names=""
+  [ -n "$names" ] || names=$("$TESTS" "$spec_all" --list-test-names-only 2>/dev/null | sed '/^$/d;/matching test case/d')
   : > "$OUT/cuda-tests.txt"
   mkdir -p "$OUT/cuda-tests"
   i=0; failed=0
@@ -104,6 +107,8 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   done <<< "$names"
   echo "[cuda] test cases: $i run, $failed failed (per-case output in cuda-tests/)" | tee -a "$OUT/cuda-tests.txt"
 fi
+
+[ "${SKIP_BENCH:-0}" = 1 ] && { echo "SKIP_BENCH=1: stopping after the tests"; exit 0; }
 
 phase "4. acnn bench (batch $BATCH, mixed_bf16)"
 bench() {  # name, model file, mode, extra acnn options...
