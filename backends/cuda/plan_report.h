@@ -5,9 +5,10 @@
 // per kind of kernel: launches, bytes moved through device memory and
 // floating-point work, and the time floor those imply on a given card
 // (bytes / bandwidth and FLOPs / peak, whichever is larger, per kernel). The
-// floor ignores format conversions the runner adds when a kernel wants an
-// input in another format, cuDNN workspaces and cache effects: it says where
-// the step's time can go, not what it will be.
+// floor counts the conversions the runner adds in front of convolutions (the
+// image feed's cast, half-precision weight copies) but no others, nor cuDNN
+// workspaces or cache effects: it says where the step's time can go, not what
+// it will be.
 #pragma once
 
 #include <string>
