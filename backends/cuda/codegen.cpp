@@ -355,10 +355,9 @@ int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const st
 // over vectors of V elements; full-size operands are 16-byte loads and
 // stores, other inputs are read at the first lane's coordinates plus the
 // lane times their stride along the innermost axis (0: one value for all).
-GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout sl, const std::vector<Format>& in,
+GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout sl, int lanes, const std::vector<Format>& in,
                             const std::vector<Format>& out, const ScalarIndex& sc, const std::string& name,
                             bool skip_on_overflow) {
-  const int lanes = region_lanes(r, space, sl, in, out);
   const int64_t n = numel(space), vectors = n / lanes;
   const std::string T = index_type(n);
   const int inner = physical_axes(sl, space.size()).back();
@@ -446,7 +445,8 @@ GenKernel gen_region(const ir::Graph& g, const Unit& u, const std::vector<Format
   RegionView r = region_view(g, u);
   {
     const DevLayout sl = out.empty() ? DevLayout::Plain : canonical(out[0].layout, u.space);
-    if (region_lanes(r, u.space, sl, in, out) > 1) return gen_region_vector(r, u.space, sl, in, out, sc, name, skip_on_overflow);
+    if (const int lanes = region_lanes(r, u.space, sl, in, out); lanes > 1)
+      return gen_region_vector(r, u.space, sl, lanes, in, out, sc, name, skip_on_overflow);
   }
   const Shape& space = u.space;
   const int64_t n = std::max<int64_t>(numel(space), 1);

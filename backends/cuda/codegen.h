@@ -65,6 +65,10 @@ GenKernel gen_convert(const Shape& s, const Format& from, const Format& to, cons
 
 // Data-movement ops as gathers over their output.
 bool gather_op(ir::OpKind k);
+// Whether a unit's kernel leaves outputs nobody reads unwritten (dedicated
+// kernels take a null pointer for them); generated kernels (regions, update
+// groups, gathers) store every output, which then needs memory.
+bool skips_unread_outputs(const ir::Graph& g, const Unit& u);
 GenKernel gen_gather(const ir::Graph& g, const ir::Node& n, const std::vector<Format>& in, const Format& out,
                      const std::string& name);
 

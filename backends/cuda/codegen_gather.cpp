@@ -32,6 +32,10 @@ bool gather_op(OpKind k) {
   }
 }
 
+bool skips_unread_outputs(const ir::Graph& g, const Unit& u) {
+  return u.kind == UnitKind::Node && !gather_op(g.node(u.nodes[0]).op);
+}
+
 namespace {
 
 std::string S(int64_t v) { return std::to_string(v); }

@@ -13,9 +13,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <optional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "backends/cuda/disk_cache.h"

@@ -611,7 +611,8 @@ bool per_step(const ir::Node& n) {
 }
 
 void mark_static_units(const ir::Graph& g, UnitPlan& plan) {
-  std::vector<bool> fixed(g.num_values(), false);  // values that never change from step to step
+  std::vector<bool>& fixed = plan.static_value;  // values that never change from step to step
+  fixed.assign(g.num_values(), false);
   std::set<ValueId> targets, updated_by;
   for (const ir::StateUpdate& u : g.updates) targets.insert(u.target), updated_by.insert(u.value);
   for (const ir::Node& n : g.nodes()) {

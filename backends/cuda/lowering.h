@@ -146,6 +146,7 @@ struct UnitPlan {
   // state this graph never updates (an inference graph's batch-norm folding):
   // the runner computes them once, and again after such a tensor is set.
   std::vector<bool> static_unit;
+  std::vector<bool> static_value;     // per value: a constant, unchanging state, or a static unit's result
 };
 
 struct UnitOptions {

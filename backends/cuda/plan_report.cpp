@@ -81,12 +81,6 @@ bool in_scope(const ir::Graph& g, const Unit& u, const std::string& scope) {
   return false;
 }
 
-// Dedicated kernels skip outputs nobody reads; generated ones (regions,
-// update groups, gathers) store every output (runner.cpp gives them memory).
-bool skips_unread(const ir::Graph& g, const Unit& u) {
-  return u.kind == UnitKind::Node && !gather_op(g.node(u.nodes[0]).op);
-}
-
 std::string value_str(const DevicePlan& p, ValueId v) {
   const Shape& s = p.graph->type(v).shape;
   return "%" + std::to_string(v) + ":" + shape_str(s) + " " + format_str(canonical(p.formats.preferred[v], s));
@@ -124,7 +118,7 @@ PlanMemory plan_memory(const DevicePlan& p) {
       continue;
     }
     for (ValueId v : unit_outputs(u))
-      if (read[v] || !skips_unread(g, u)) first[v] = last[v] = i;
+      if (read[v] || !skips_unread_outputs(g, u)) first[v] = last[v] = i;
   }
   for (const ir::Node& n : g.nodes()) {
     if (n.dead || !(n.op == ir::OpKind::Input || n.op == ir::OpKind::Param || n.op == ir::OpKind::State)) continue;
@@ -167,17 +161,6 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
   // come, or are not modelled here.
   std::set<std::pair<ValueId, std::string>> converted;
   int once_conversions = 0;
-  auto fixed = [&](ValueId v) {
-    const ir::Node& n = g.producer(v);
-    if (n.op == ir::OpKind::Constant) return true;
-    if (n.op == ir::OpKind::Param || n.op == ir::OpKind::State) {
-      for (const ir::StateUpdate& up : g.updates)
-        if (up.target == v) return false;
-      return true;
-    }
-    const int pu = p.units.producer_unit[v];
-    return pu >= 0 && p.units.static_unit[pu];
-  };
   auto conversions_for = [&](const Unit& u) {
     if (u.kind != UnitKind::Node) return;
     const ir::OpKind op = g.node(u.nodes[0]).op;
@@ -188,7 +171,7 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
       const Format have = g.producer(v).op == ir::OpKind::Input ? Format{vt.dtype, DevLayout::Plain} : p.formats.preferred[v];
       const Format want = canonical(Format{t, DevLayout::NHWC}, vt.shape);
       if (same_format(have, want, vt.shape) || !converted.insert({v, format_str(want)}).second) continue;
-      if (fixed(v)) {
+      if (p.units.static_value[v]) {
         ++once_conversions;
         continue;
       }
@@ -212,7 +195,7 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
     Cost c;
     c.launches = 1;
     for (ValueId v : unit_inputs(u)) c.read += bytes_of(v);
-    const bool skips = skips_unread(g, u);
+    const bool skips = skips_unread_outputs(g, u);
     for (ValueId v : unit_outputs(u)) c.written += read[v] || !skips ? bytes_of(v) : 0;
     for (NodeId id : u.nodes) c.flops += 2.0 * static_cast<double>(ir::node_macs(g, g.node(id)));
     c.floor_s = std::max((c.read + c.written) / bandwidth, c.flops / peak_flops);

@@ -216,7 +216,7 @@ void CudaRunner::add_unit(int ui) {
   }
   // Dedicated kernels skip outputs nobody reads (a null pointer); generated
   // ones store every output, so theirs get memory all the same.
-  const bool skips_unread = u.kind == UnitKind::Node && !gather_op(g.node(u.nodes[0]).op);
+  const bool skips_unread = skips_unread_outputs(g, u);
   for (size_t i = 0; i < outs.size(); ++i) {
     if (!used_[outs[i]] && skips_unread) {
       st.out.push_back(-1);
