@@ -80,10 +80,7 @@ Command register_bench(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup, "untimed steps first (default: 5 on a GPU, 1 on the CPU)");
   cmd->add_option("--threads", o->threads, "CPU compute threads (default: all cores)");
   cmd->add_option("--backend", o->backends, "CPU executor backends in priority order (onednn, reference)");
-  std::string names;
-  for (const std::string& n : passes::pass_names()) names += (names.empty() ? "" : ", ") + n;
-  cmd->add_option("--passes", o->passes, "graph passes to run (comma list of " + names + "; `none`; default all)");
-  cmd->add_flag("--no-fuse", o->no_fuse, "do not fuse kernels (the fusion pass is skipped)");
+  add_pass_options(cmd, o->passes, o->no_fuse);
   cmd->add_option("--json", o->json, "also write the results to this JSON file");
   cmd->add_flag("--profile", o->profile, "print the most expensive kernels (GPU: synchronizes per kernel, no CUDA graphs)");
   cmd->add_flag("--no-graphs", o->no_graphs, "GPU: launch kernel by kernel instead of replaying a CUDA graph");

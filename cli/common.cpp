@@ -2,8 +2,16 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "compiler/passes/pipeline.h"
 
 namespace acnn::cli {
+
+void add_pass_options(CLI::App* cmd, std::string& list, bool& no_fuse) {
+  std::string names;
+  for (const std::string& n : passes::pass_names()) names += (names.empty() ? "" : ", ") + n;
+  cmd->add_option("--passes", list, "graph passes to run (comma list of " + names + "; `none`; default all)");
+  cmd->add_flag("--no-fuse", no_fuse, "do not fuse kernels (the fusion pass is skipped)");
+}
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool file_required) {
   auto* f = cmd->add_option("file", o.file, "the .acnn model file");

@@ -6,7 +6,6 @@
 #include <iostream>
 #include <sstream>
 
-#include "compiler/passes/pipeline.h"
 
 namespace acnn::cli {
 
@@ -47,10 +46,7 @@ void add_run_options(CLI::App* cmd, train::TrainOptions& o) {
   cmd->add_option("--device", o.device, "where to run: auto (a GPU when one is usable), cpu or cuda")
       ->default_val("auto")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  std::string names;
-  for (const std::string& n : passes::pass_names()) names += (names.empty() ? "" : ", ") + n;
-  cmd->add_option("--passes", o.passes, "graph passes to run (comma list of " + names + "; `none`; default all)");
-  cmd->add_flag("--no-fuse", o.no_fuse, "do not fuse kernels (the fusion pass is skipped)");
+  add_pass_options(cmd, o.passes, o.no_fuse);
   cmd->add_flag("--time-passes", o.time_passes, "print the compile time of every stage");
 }
 
