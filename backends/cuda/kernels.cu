@@ -9,6 +9,13 @@
 
 #include "backends/cuda/kernels.h"
 
+// kernel<<<grid, block, 0, stream>>>(args...), spelled so that the host
+// simulation (tests/sim/include/cuda_runtime.h) can define it otherwise and
+// run these kernels without a GPU.
+#ifndef ACNN_LAUNCH
+#define ACNN_LAUNCH(grid, block, stream, ...) __VA_ARGS__<<<grid, block, 0, stream>>>
+#endif
+
 namespace acnn::cuda::kernels {
 
 namespace {
@@ -527,12 +534,12 @@ void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* 
     const unsigned int gy = static_cast<unsigned int>(groups);
     if (C % V == 0) {
       const int lanes = bn_lanes(C / V);
-      bn_stats_partial<T, V><<<dim3(cdiv(C / V, lanes), gy), 256, 0, s>>>(xt, M, C, rows, lanes, part);
+      ACNN_LAUNCH(dim3(cdiv(C / V, lanes), gy), 256, s, bn_stats_partial<T, V>)(xt, M, C, rows, lanes, part);
     } else {
       const int lanes = bn_lanes(C);
-      bn_stats_partial<T, 1><<<dim3(cdiv(C, lanes), gy), 256, 0, s>>>(xt, M, C, rows, lanes, part);
+      ACNN_LAUNCH(dim3(cdiv(C, lanes), gy), 256, s, bn_stats_partial<T, 1>)(xt, M, C, rows, lanes, part);
     }
-    bn_stats_final<T><<<cdiv(C, 32), dim3(32, 8), 0, s>>>(xt, part, groups, M, C, mean, var);
+    ACNN_LAUNCH(cdiv(C, 32), dim3(32, 8), s, bn_stats_final<T>)(xt, part, groups, M, C, mean, var);
   });
   launched("bn_stats");
 }
@@ -547,15 +554,15 @@ void bn_backward_sums(DType t, const void* dy, const void* x, int64_t M, int64_t
     const T *dyt = static_cast<const T*>(dy), *xt = static_cast<const T*>(x);
     if (C % V == 0) {
       const int lanes = bn_lanes(C / V);
-      bn_backward_partial<T, V><<<dim3(cdiv(C / V, lanes), static_cast<unsigned int>(groups)), 256, 0, s>>>(
+      ACNN_LAUNCH(dim3(cdiv(C / V, lanes), static_cast<unsigned int>(groups)), 256, s, bn_backward_partial<T, V>)(
           dyt, xt, M, C, rows, lanes, mean, part);
     } else {
       const int lanes = bn_lanes(C);
-      bn_backward_partial<T, 1><<<dim3(cdiv(C, lanes), static_cast<unsigned int>(groups)), 256, 0, s>>>(
+      ACNN_LAUNCH(dim3(cdiv(C, lanes), static_cast<unsigned int>(groups)), 256, s, bn_backward_partial<T, 1>)(
           dyt, xt, M, C, rows, lanes, mean, part);
     }
   });
-  bn_backward_final<<<cdiv(C, 32), dim3(32, 8), 0, s>>>(part, groups, C, var, eps, dgamma, dbeta);
+  ACNN_LAUNCH(cdiv(C, 32), dim3(32, 8), s, bn_backward_final)(part, groups, C, var, eps, dgamma, dbeta);
   launched("bn_backward_sums");
 }
 
@@ -580,15 +587,15 @@ void reduce3(Reduce k, DType t, const void* x, float* y, int64_t outer, int64_t 
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (inner > 1)
-      reduce3_cols<T><<<dim3(cdiv(inner, 32), gy, static_cast<unsigned int>(groups)), dim3(32, 8), 0, s>>>(
+      ACNN_LAUNCH(dim3(cdiv(inner, 32), gy, static_cast<unsigned int>(groups)), dim3(32, 8), s, reduce3_cols<T>)(
           static_cast<int>(k), static_cast<const T*>(x), outer, R, inner, r_per, part);
     else
-      reduce3_rows<T><<<dim3(1, gy, static_cast<unsigned int>(groups)), 256, 0, s>>>(static_cast<int>(k),
+      ACNN_LAUNCH(dim3(1, gy, static_cast<unsigned int>(groups)), 256, s, reduce3_rows<T>)(static_cast<int>(k),
                                                                                      static_cast<const T*>(x), outer, R,
                                                                                      r_per, part);
   });
   if (part != y)
-    reduce3_final<<<cdiv(outer * inner, 256), 256, 0, s>>>(static_cast<int>(k), part, groups, outer * inner,
+    ACNN_LAUNCH(cdiv(outer * inner, 256), 256, s, reduce3_final)(static_cast<int>(k), part, groups, outer * inner,
                                                            1.0f / static_cast<float>(R), y);
   launched("reduce");
 }
@@ -599,34 +606,34 @@ void reduce_strided(Reduce k, DType t, const void* x, float* y, const StridedRed
   for (int a = 0; a < d.nr; ++a) n_red *= d.rsize[a];
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    reduce_strided_kernel<T><<<cdiv(n_out, 256), 256, 0, s>>>(static_cast<int>(k), static_cast<const T*>(x), y, d, n_out,
-                                                              n_red);
+    ACNN_LAUNCH(cdiv(n_out, 256), 256, s, reduce_strided_kernel<T>)(static_cast<int>(k), static_cast<const T*>(x), y, d,
+                                                                    n_out, n_red);
   });
   launched("reduce_strided");
 }
 
 void softmax(bool log, const float* x, float* y, int64_t outer, int64_t K, int64_t inner, cudaStream_t s) {
   if (inner == 1)
-    softmax_rows<<<cdiv(outer, 8), dim3(32, 8), 0, s>>>(log, x, y, outer, K);
+    ACNN_LAUNCH(cdiv(outer, 8), dim3(32, 8), s, softmax_rows)(log, x, y, outer, K);
   else
-    softmax_lines<<<cdiv(outer * inner, 256), 256, 0, s>>>(log, x, y, outer, K, inner);
+    ACNN_LAUNCH(cdiv(outer * inner, 256), 256, s, softmax_lines)(log, x, y, outer, K, inner);
   launched("softmax");
 }
 
 void softmax_backward(bool log, const float* dy, const float* y, float* dx, int64_t outer, int64_t K, int64_t inner,
                       cudaStream_t s) {
-  softmax_backward_lines<<<cdiv(outer * inner, 256), 256, 0, s>>>(log, dy, y, dx, outer, K, inner);
+  ACNN_LAUNCH(cdiv(outer * inner, 256), 256, s, softmax_backward_lines)(log, dy, y, dx, outer, K, inner);
   launched("softmax_backward");
 }
 
 void softmax_xent(const float* logits, const float* target, float* loss, int64_t N, int64_t K, cudaStream_t s) {
-  xent_rows<<<cdiv(N, 8), dim3(32, 8), 0, s>>>(logits, target, loss, N, K);
+  ACNN_LAUNCH(cdiv(N, 8), dim3(32, 8), s, xent_rows)(logits, target, loss, N, K);
   launched("softmax_cross_entropy");
 }
 
 void softmax_xent_backward(const float* dloss, const float* logits, const float* target, float* dx, int64_t N, int64_t K,
                            cudaStream_t s) {
-  xent_backward_rows<<<cdiv(N, 8), dim3(32, 8), 0, s>>>(dloss, logits, target, dx, N, K);
+  ACNN_LAUNCH(cdiv(N, 8), dim3(32, 8), s, xent_backward_rows)(dloss, logits, target, dx, N, K);
   launched("softmax_cross_entropy_backward");
 }
 
@@ -637,8 +644,8 @@ unsigned int pool_blocks(int64_t n) { return static_cast<unsigned int>(std::min<
 void max_pool(DType t, const void* x, void* y, int8_t* argmax, const PoolGeom& g, cudaStream_t s) {
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    max_pool_kernel<T><<<pool_blocks(g.N * g.C * g.OH * g.OW), 256, 0, s>>>(static_cast<const T*>(x), static_cast<T*>(y),
-                                                                             argmax, g);
+    ACNN_LAUNCH(pool_blocks(g.N * g.C * g.OH * g.OW), 256, s, max_pool_kernel<T>)(static_cast<const T*>(x),
+                                                                                  static_cast<T*>(y), argmax, g);
   });
   launched("max_pool");
 }
@@ -647,7 +654,7 @@ void max_pool_backward(DType t, const void* dy, const void* x, const int8_t* arg
                        cudaStream_t s) {
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    max_pool_backward_kernel<T><<<pool_blocks(g.N * g.C * g.H * g.W), 256, 0, s>>>(
+    ACNN_LAUNCH(pool_blocks(g.N * g.C * g.H * g.W), 256, s, max_pool_backward_kernel<T>)(
         static_cast<const T*>(dy), static_cast<const T*>(x), argmax, static_cast<T*>(dx), g);
   });
   launched("max_pool_backward");
@@ -656,7 +663,8 @@ void max_pool_backward(DType t, const void* dy, const void* x, const int8_t* arg
 void avg_pool(DType t, const void* x, void* y, const PoolGeom& g, cudaStream_t s) {
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    avg_pool_kernel<T><<<pool_blocks(g.N * g.C * g.OH * g.OW), 256, 0, s>>>(static_cast<const T*>(x), static_cast<T*>(y), g);
+    ACNN_LAUNCH(pool_blocks(g.N * g.C * g.OH * g.OW), 256, s, avg_pool_kernel<T>)(static_cast<const T*>(x),
+                                                                                  static_cast<T*>(y), g);
   });
   launched("avg_pool");
 }
@@ -664,7 +672,7 @@ void avg_pool(DType t, const void* x, void* y, const PoolGeom& g, cudaStream_t s
 void avg_pool_backward(DType t, const void* dy, void* dx, const PoolGeom& g, cudaStream_t s) {
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    avg_pool_backward_kernel<T><<<pool_blocks(g.N * g.C * g.H * g.W), 256, 0, s>>>(static_cast<const T*>(dy),
+    ACNN_LAUNCH(pool_blocks(g.N * g.C * g.H * g.W), 256, s, avg_pool_backward_kernel<T>)(static_cast<const T*>(dy),
                                                                                     static_cast<T*>(dx), g);
   });
   launched("avg_pool_backward");
@@ -672,24 +680,24 @@ void avg_pool_backward(DType t, const void* dy, void* dx, const PoolGeom& g, cud
 
 void nonfinite_check(const AcnnItem* items, const AcnnChunk* chunks, int64_t nchunks, AcnnStatus* status, cudaStream_t s) {
   if (nchunks == 0) return;
-  nonfinite_kernel<<<static_cast<unsigned int>(nchunks), 256, 0, s>>>(items, chunks, status);
+  ACNN_LAUNCH(static_cast<unsigned int>(nchunks), 256, s, nonfinite_kernel)(items, chunks, status);
   launched("nonfinite_check");
 }
 
 void copy_unless_overflow(void* dst, const void* src, size_t bytes, const AcnnStatus* status, cudaStream_t s) {
   const unsigned int blocks = static_cast<unsigned int>(std::min<size_t>((bytes + 255) / 256, 4096));
-  copy_unless_overflow_kernel<<<blocks, 256, 0, s>>>(static_cast<unsigned char*>(dst), static_cast<const unsigned char*>(src),
-                                                      bytes, status);
+  ACNN_LAUNCH(blocks, 256, s, copy_unless_overflow_kernel)(static_cast<unsigned char*>(dst),
+                                                           static_cast<const unsigned char*>(src), bytes, status);
   launched("copy_unless_overflow");
 }
 
 void clear_overflow(AcnnStatus* status, cudaStream_t s) {
-  clear_overflow_kernel<<<1, 1, 0, s>>>(status);
+  ACNN_LAUNCH(1, 1, s, clear_overflow_kernel)(status);
   launched("clear_overflow");
 }
 
 void loss_scale_update(AcnnStatus* status, cudaStream_t s) {
-  loss_scale_kernel<<<1, 1, 0, s>>>(status);
+  ACNN_LAUNCH(1, 1, s, loss_scale_kernel)(status);
   launched("loss_scale_update");
 }
 
