@@ -12,6 +12,9 @@ namespace acnn::testing {
 
 namespace {
 
+constexpr unsigned kBlockThreads = 256;  // what the runner launches
+constexpr unsigned kGridStrideBlocks = 3;
+
 // What CUDA C needs to compile as C++ with one simulated thread.
 const char* kHeader = R"(
 #include <cmath>
@@ -19,8 +22,8 @@ const char* kHeader = R"(
 #include <cstring>
 struct acnn_dim3 { unsigned int x, y, z; };
 static acnn_dim3 blockIdx, threadIdx, blockDim, gridDim;
-extern "C" void acnn_sim_set(unsigned bx, unsigned gx) {
-  blockIdx = {bx, 0, 0}; gridDim = {gx, 1, 1}; threadIdx = {0, 0, 0}; blockDim = {1, 1, 1};
+extern "C" void acnn_sim_set(unsigned bx, unsigned gx, unsigned tx, unsigned bdx) {
+  blockIdx = {bx, 0, 0}; gridDim = {gx, 1, 1}; threadIdx = {tx, 0, 0}; blockDim = {bdx, 1, 1};
 }
 #define __global__
 #define __device__
@@ -75,7 +78,7 @@ HostSim::~HostSim() {
 
 void HostSim::launch(const std::string& name, const std::vector<void*>& a, unsigned blocks) {
   void* f = ::dlsym(lib_, name.c_str());
-  auto set = reinterpret_cast<void (*)(unsigned, unsigned)>(::dlsym(lib_, "acnn_sim_set"));
+  auto set = reinterpret_cast<void (*)(unsigned, unsigned, unsigned, unsigned)>(::dlsym(lib_, "acnn_sim_set"));
   if (!f || !set) throw std::runtime_error("no kernel " + name);
   // Every parameter is a pointer: call through a pointer-only signature.
   using P = void*;
@@ -103,15 +106,15 @@ void HostSim::launch(const std::string& name, const std::vector<void*>& a, unsig
       default: throw std::runtime_error("HostSim: too many kernel parameters");
     }
   };
-  if (blocks == 0) {
-    set(0, 1);
-    call();
-  } else {
-    for (unsigned b = 0; b < blocks; ++b) {
-      set(b, blocks);
+  // Generated kernels never synchronize, so a block's threads can run one
+  // after another. A grid-stride kernel gets a grid that does not divide its
+  // elements, so that every thread's start, stride and tail are exercised.
+  const unsigned grid = blocks == 0 ? kGridStrideBlocks : blocks;
+  for (unsigned b = 0; b < grid; ++b)
+    for (unsigned t = 0; t < kBlockThreads; ++t) {
+      set(b, grid, t, kBlockThreads);
       call();
     }
-  }
 }
 
 }  // namespace acnn::testing
