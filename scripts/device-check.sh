@@ -8,8 +8,10 @@
 # Phases, each bounded so that the whole stays under DEVICE_CHECK_BUDGET_S
 # (default 570 s); everything lands in $OUT (default ./device-out):
 #   1. unpack the ANTLR runtime (.device/debs) into .device/prefix (dpkg -x)
-#   2. configure build-device with oneDNN and LLVM off, CUDA arch 90, the
-#      pre-generated parser (.device/antlr); build acnn and acnn_tests
+#   2. take acnn and acnn_tests from .device/prebuilt when they were built from
+#      these sources and their libraries are here (NO_PREBUILT=1: never); else
+#      configure build-device with oneDNN and LLVM off, CUDA arch 90, the
+#      pre-generated parser (.device/antlr) and build them
 #   3. acnn_tests "[cuda]", each case its own process -> cuda-tests.txt, cuda-tests/N.txt
 #   4. acnn bench ResNet-50 train and infer (batch 256, mixed_bf16) and
 #      Assemble-ResNet-50 train (batch 256, 224x224, mixed_bf16) -> bench_*.json
@@ -68,29 +70,66 @@ ANTLR_LIB=$PREFIX/usr/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=$ANTLR_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 ldd "$ANTLR_LIB/libantlr4-runtime.so.4.9" | grep -E "not found|libstdc|libc\.so" || true
 
-phase "2. configure and build (oneDNN off, LLVM off, sm_90, generated parser)"
-BUILD=$ROOT/build-device
-bounded 120 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DACNN_WITH_ONEDNN=OFF -DACNN_WITH_LLVM=OFF -DACNN_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DACNN_BUILD_BENCH=OFF -DACNN_ANTLR_GENERATED="$ROOT/.device/antlr" \
-  -Dantlr4-runtime_DIR="$ANTLR_LIB/cmake/antlr4-runtime" > "$OUT/configure.txt" 2>&1
-rc=$?
-grep -E "acnn:|Error|error" "$OUT/configure.txt" || true
-if [ $rc -ne 0 ]; then echo "configure failed ($rc); see configure.txt"; tail -30 "$OUT/configure.txt"; exit 3; fi
-bounded "${BUILD_S:-330}" cmake --build "$BUILD" -j "$JOBS" --target acnn acnn_tests > "$OUT/build.txt" 2>&1
-rc=$?
-if [ $rc -ne 0 ]; then echo "build failed ($rc); see build.txt"; grep -E "error|Error" -A3 "$OUT/build.txt" | head -60; exit 4; fi
-ACNN=$BUILD/acnn
-TESTS=$BUILD/tests/acnn_tests
+# Binaries prepare-device.sh built on the development machine (same options)
+# save the device several minutes of compiling; they are used only when the
+# sources they were built from are unchanged and every library they need is
+# here, and the tree is built otherwise.
+PREBUILT=$ROOT/.device/prebuilt
+use_prebuilt=0
+if [ "${NO_PREBUILT:-0}" != 1 ] && [ -x "$PREBUILT/acnn" ] && [ -x "$PREBUILT/acnn_tests" ] && [ -f "$PREBUILT/sources.sha1" ]; then
+  phase "2. prebuilt binaries from .device/prebuilt"
+  # The toolkit's libraries, wherever nvcc lives (the binaries' runpath names this machine's).
+  nvcc_bin=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+  for d in "$(dirname "$nvcc_bin")/../lib64" /usr/local/cuda/lib64; do
+    [ -d "$d" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
+  done
+  if ! sha1sum -c --quiet "$PREBUILT/sources.sha1" > "$OUT/prebuilt-check.txt" 2>&1; then
+    echo "prebuilt: the sources changed since prepare-device.sh; building here:"; head -5 "$OUT/prebuilt-check.txt"
+  elif ldd "$PREBUILT/acnn" "$PREBUILT/acnn_tests" | grep "not found"; then
+    echo "prebuilt: libraries missing (above); building here"
+  elif ! "$PREBUILT/acnn" --version > /dev/null 2>&1; then
+    echo "prebuilt: acnn --version fails; building here"
+  else
+    use_prebuilt=1
+    ACNN=$PREBUILT/acnn
+    TESTS=$PREBUILT/acnn_tests
+    # The tests and the binary find the tree and the standard library here,
+    # not where they were built.
+    export ACNN_SOURCE_DIR=$ROOT ACNN_BINARY=$ACNN ACNN_STDLIB=$ROOT/stdlib
+    echo "prebuilt: using $(cat "$PREBUILT/built-from.txt" 2>/dev/null)"
+  fi
+fi
+
+if [ $use_prebuilt = 0 ]; then
+  phase "2. configure and build (oneDNN off, LLVM off, sm_90, generated parser)"
+  BUILD=$ROOT/build-device
+  bounded 120 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DACNN_WITH_ONEDNN=OFF -DACNN_WITH_LLVM=OFF -DACNN_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DACNN_BUILD_BENCH=OFF -DACNN_ANTLR_GENERATED="$ROOT/.device/antlr" \
+    -Dantlr4-runtime_DIR="$ANTLR_LIB/cmake/antlr4-runtime" > "$OUT/configure.txt" 2>&1
+  rc=$?
+  grep -E "acnn:|Error|error" "$OUT/configure.txt" || true
+  if [ $rc -ne 0 ]; then echo "configure failed ($rc); see configure.txt"; tail -30 "$OUT/configure.txt"; exit 3; fi
+  bounded "${BUILD_S:-330}" cmake --build "$BUILD" -j "$JOBS" --target acnn acnn_tests > "$OUT/build.txt" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ]; then echo "build failed ($rc); see build.txt"; grep -E "error|Error" -A3 "$OUT/build.txt" | head -60; exit 4; fi
+  ACNN=$BUILD/acnn
+  TESTS=$BUILD/tests/acnn_tests
+fi
 readelf -d "$ACNN" | grep NEEDED > "$OUT/needed.txt" || true
 export ACNN_CACHE_DIR=$ROOT/.device/cache  # nvrtc/ cubins, cudnn/ algorithm choices
 
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   phase "3. [cuda] tests, one process per test case (a device fault cannot take the others down)"
-  # Catch2 v3 lists names with --list-tests --verbosity quiet, v2 with --list-test-names-only.
+  # Catch2 v2 (a prebuilt binary) lists names with --list-test-names-only, which
+  # v3 (a build here) rejects; v3 with --list-tests --verbosity quiet.
   spec_all=${CUDA_TESTS:-[cuda]}
-  names=$("$TESTS" "$spec_all" --list-tests --verbosity quiet 2>/dev/null) || names=""
-  [ -n "$names" ] || names=$("$TESTS" "$spec_all" --list-test-names-only 2>/dev/null | sed '/^$/d;/matching test case/d')
+  if "$TESTS" --help 2>&1 | grep -q -- --list-test-names-only; then
+    names=$("$TESTS" "$spec_all" --list-test-names-only 2>/dev/null)  # exits with the count
+  else
+    names=$("$TESTS" "$spec_all" --list-tests --verbosity quiet 2>/dev/null)
+  fi
+  names=$(printf '%s\n' "$names" | sed '/^$/d;/matching test case/d')
   : > "$OUT/cuda-tests.txt"
   mkdir -p "$OUT/cuda-tests"
   i=0; failed=0

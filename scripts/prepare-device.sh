@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run HERE (the development machine) before a device check: fills .device/
-# (gitignored, about 32 MB; a call carries at most 64 MiB) with what the lent
+# (gitignored, about 47 MB; a call carries at most 64 MiB) with what the lent
 # GPU machine lacks and cannot download (it has no network, no Java, no ANTLR):
 #   .device/debs/   the ANTLR 4.9 C++ runtime (Debian 12 packages
 #                   libantlr4-runtime4.9 and libantlr4-runtime-dev, fetched
@@ -9,6 +9,7 @@
 #                   Ubuntu 24.04 has)
 #   .device/antlr/  the parser generated from dsl/Acnn.g4 (for -DACNN_ANTLR_GENERATED)
 #   .device/fashion-mnist/  the data set, for an end-to-end training run on the GPU
+#   .device/prebuilt/  acnn and acnn_tests built here for the device (about 15 MB)
 # and checks that the copy of the PyTorch anchor script in bench/ is current.
 # Then run scripts/device-check.sh on the device with carry [".device"].
 set -euo pipefail
@@ -61,7 +62,32 @@ if [ -f "$shared_anchors" ] && ! cmp -s "$shared_anchors" bench/torch_anchors.py
   echo "prepare-device: note: bench/torch_anchors.py differs from $shared_anchors" >&2
 fi
 
-# 5. Sanity: the packages unpack and hold the runtime, headers and CMake config.
+# 5. Prebuilt acnn and acnn_tests, configured as device-check.sh configures
+#    its build (oneDNN and LLVM off, CUDA sm_90, Release), so that the lent
+#    machine spends its minutes on tests instead of compiling. They run there
+#    (glibc and libstdc++ are newer; the CUDA, cuDNN, libjpeg-turbo and png
+#    sonames match); device-check.sh uses them only when the sources listed in
+#    sources.sha1 are unchanged and ldd finds every library. PREBUILT=0 skips.
+if [ "${PREBUILT:-1}" = 1 ]; then
+  pb=build-prebuilt
+  if ! cmake -S . -B "$pb" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACNN_WITH_ONEDNN=OFF -DACNN_WITH_LLVM=OFF \
+      -DACNN_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DACNN_BUILD_BENCH=OFF > "$pb.configure.log" 2>&1; then
+    tail -20 "$pb.configure.log"; exit 1
+  fi
+  grep -q "CUDA backend ON" "$pb.configure.log" || { echo "prepare-device: the prebuilt configuration has no CUDA backend" >&2; exit 1; }
+  cmake --build "$pb" --target acnn acnn_tests
+  mkdir -p "$dev/prebuilt"
+  strip -o "$dev/prebuilt/acnn" "$pb/acnn"
+  strip -o "$dev/prebuilt/acnn_tests" "$pb/tests/acnn_tests"
+  git ls-files --cached --others --exclude-standard -- CMakeLists.txt '*.cmake' '*.cpp' '*.h' '*.cu' '*.g4' |
+    sort | xargs sha1sum > "$dev/prebuilt/sources.sha1"
+  echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ' with uncommitted changes'), built $(date -u +%FT%TZ)" \
+    > "$dev/prebuilt/built-from.txt"
+else
+  rm -rf "$dev/prebuilt"
+fi
+
+# 6. Sanity: the packages unpack and hold the runtime, headers and CMake config.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for d in "$dev"/debs/*.deb; do dpkg -x "$d" "$tmp"; done

@@ -13,6 +13,7 @@
 #include "compiler/train/train_graph.h"
 #include "runtime/tensor.h"
 #include "tests/catch.h"
+#include "tests/paths.h"
 
 namespace acnn::test {
 
@@ -28,7 +29,7 @@ inline std::unique_ptr<ir::Graph> forward_of(const std::string& text, int64_t ba
 // recipe into *recipe_out when given.
 inline std::unique_ptr<ir::Graph> model_train_graph(const std::string& rel, int64_t batch, Recipe* recipe_out = nullptr) {
   ModelFile mf;
-  REQUIRE(mf.load(std::string(ACNN_SOURCE_DIR) + "/models/" + rel));
+  REQUIRE(mf.load(acnn::testing::source_dir() + "/models/" + rel));
   auto fwd = mf.build(batch);
   REQUIRE(fwd);
   Recipe r = recipe_from_value(*mf.recipe());

@@ -15,6 +15,7 @@
 
 #include "runtime/data/codec.h"
 #include "runtime/data/image.h"
+#include "tests/paths.h"
 
 namespace acnn::e2e {
 
@@ -25,7 +26,7 @@ struct CommandResult {
 
 // Runs `args` (already shell-quoted where needed) with the acnn binary.
 inline CommandResult run_acnn(const std::string& args) {
-  std::string cmd = std::string(ACNN_BINARY) + " " + args + " 2>&1";
+  std::string cmd = acnn::testing::acnn_binary() + " " + args + " 2>&1";
   CommandResult r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;

@@ -18,6 +18,7 @@
 #include "tests/catch.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/unit/train_test_util.h"
+#include "tests/paths.h"
 
 using namespace acnn;
 namespace fs = std::filesystem;
@@ -26,7 +27,7 @@ namespace {
 
 bool have_fashion() { return fs::exists(fs::path(data::kFashionMnistDir) / "train-images-idx3-ubyte.gz"); }
 
-std::string model(const std::string& rel) { return e2e::quoted((fs::path(ACNN_SOURCE_DIR) / "models" / rel).string()); }
+std::string model(const std::string& rel) { return e2e::quoted((fs::path(acnn::testing::source_dir()) / "models" / rel).string()); }
 
 }  // namespace
 
@@ -55,7 +56,7 @@ TEST_CASE("teacher logits: written per training example, fed to a distilling stu
   train::TeacherLogits t = train::TeacherLogits::load(logits.string(), 10, 256);
   REQUIRE(t.rows() == 256);
   ModelFile mf;
-  REQUIRE(mf.load((fs::path(ACNN_SOURCE_DIR) / "models" / "fashion" / "baseline.acnn").string()));
+  REQUIRE(mf.load((fs::path(acnn::testing::source_dir()) / "models" / "fashion" / "baseline.acnn").string()));
   Recipe r = recipe_from_value(*mf.recipe());
   r.data.limit_train = 256;
   train::RunSetup setup;

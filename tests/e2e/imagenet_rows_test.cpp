@@ -23,6 +23,7 @@
 #include "tests/catch.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/unit/train_test_util.h"
+#include "tests/paths.h"
 
 using namespace acnn;
 namespace fs = std::filesystem;
@@ -32,7 +33,7 @@ namespace {
 std::vector<fs::path> ablation_rows() {
   std::vector<std::pair<int, fs::path>> rows;
   std::regex name("e([0-9]+)\\.acnn");
-  for (const auto& e : fs::directory_iterator(fs::path(ACNN_SOURCE_DIR) / "models" / "ablation")) {
+  for (const auto& e : fs::directory_iterator(fs::path(acnn::testing::source_dir()) / "models" / "ablation")) {
     std::smatch m;
     std::string f = e.path().filename().string();
     if (std::regex_match(f, m, name)) rows.emplace_back(std::stoi(m[1]), e.path());

@@ -6,12 +6,13 @@
 #include "compiler/train/train_graph.h"
 #include "runtime/interpreter.h"
 #include "tests/catch.h"
+#include "tests/paths.h"
 
 using namespace acnn;
 
 static void forward_completes(const std::string& file, int64_t batch) {
   ModelFile mf;
-  REQUIRE(mf.load(std::string(ACNN_SOURCE_DIR) + "/" + file));
+  REQUIRE(mf.load(acnn::testing::source_dir() + "/" + file));
   auto fwd = mf.build(batch);
   REQUIRE(fwd);
   auto g = build_eval_graph(*fwd, false);

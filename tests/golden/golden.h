@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "tests/catch.h"
+#include "tests/paths.h"
 
 namespace acnn::testing {
 
-inline std::string source_dir() { return ACNN_SOURCE_DIR; }
 
 inline std::string normalize(std::string text) {
   const std::string root = source_dir();

@@ -27,6 +27,7 @@
 #include "tests/ops/harness.h"
 #include "tests/ops/cuda_cases.h"
 #include "tests/ops/parity.h"
+#include "tests/paths.h"
 
 using namespace acnn;
 using namespace acnn::testing;
@@ -270,7 +271,7 @@ std::map<std::string, Tensor> fashion_batch(int64_t n, int64_t step) {
 
 std::unique_ptr<ir::Graph> fashion_train_graph(int64_t batch, bool loss_scaling) {
   ModelFile mf;
-  REQUIRE(mf.load(std::string(ACNN_SOURCE_DIR) + "/models/fashion/baseline.acnn"));
+  REQUIRE(mf.load(acnn::testing::source_dir() + "/models/fashion/baseline.acnn"));
   auto fwd = mf.build(batch);
   REQUIRE(fwd);
   Recipe r = recipe_from_value(*mf.recipe());

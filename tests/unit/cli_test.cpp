@@ -6,6 +6,7 @@
 #include <string>
 
 #include "tests/catch.h"
+#include "tests/paths.h"
 
 namespace {
 
@@ -14,8 +15,8 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result acnn(const std::string& args) {
-  std::string cmd = std::string(ACNN_BINARY) + " " + args + " 2>&1";
+Result run_acnn(const std::string& args) {
+  std::string cmd = acnn::testing::acnn_binary() + " " + args + " 2>&1";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p);
@@ -32,7 +33,7 @@ bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::s
 }  // namespace
 
 TEST_CASE("acnn check reports parameters, MACs and stages", "[cli]") {
-  Result r = acnn("check models/resnet50.acnn");
+  Result r = run_acnn("check models/resnet50.acnn");
   INFO(r.out);
   CHECK(r.code == 0);
   CHECK(has(r, "25,557,032"));
@@ -42,25 +43,25 @@ TEST_CASE("acnn check reports parameters, MACs and stages", "[cli]") {
 }
 
 TEST_CASE("user errors exit 1 with a located message; usage errors exit 2", "[cli]") {
-  Result bad = acnn("check tests/golden/diagnostics/shape_mismatch.acnn");
+  Result bad = run_acnn("check tests/golden/diagnostics/shape_mismatch.acnn");
   INFO(bad.out);
   CHECK(bad.code == 1);
   CHECK(has(bad, "shape_mismatch.acnn:5:12: error:"));
-  Result missing = acnn("check no/such/file.acnn");
+  Result missing = run_acnn("check no/such/file.acnn");
   CHECK(missing.code == 1);
   CHECK(has(missing, "no such file"));
-  Result usage = acnn("check");
+  Result usage = run_acnn("check");
   CHECK(usage.code == 2);
-  Result unknown = acnn("frobnicate");
+  Result unknown = run_acnn("frobnicate");
   CHECK(unknown.code == 2);
-  Result dir = acnn("check models");
+  Result dir = run_acnn("check models");
   CHECK(dir.code == 1);
   CHECK(has(dir, "is a directory"));
 }
 
 TEST_CASE("every command has --help", "[cli]") {
   for (const char* cmd : {"", "check", "dump", "run", "train", "eval"}) {
-    Result r = acnn(std::string(cmd) + " --help");
+    Result r = run_acnn(std::string(cmd) + " --help");
     INFO(cmd << ": " << r.out);
     CHECK(r.code == 0);
     CHECK(has(r, "Usage"));
@@ -68,31 +69,31 @@ TEST_CASE("every command has --help", "[cli]") {
 }
 
 TEST_CASE("acnn dump prints the AST and the IR in every format", "[cli]") {
-  Result ast = acnn("dump tests/golden/ir/se_block.acnn --stage ast");
+  Result ast = run_acnn("dump tests/golden/ir/se_block.acnn --stage ast");
   CHECK(ast.code == 0);
   CHECK(has(ast, "(network net"));
-  Result text = acnn("dump tests/golden/ir/se_block.acnn");
+  Result text = run_acnn("dump tests/golden/ir/se_block.acnn");
   CHECK(text.code == 0);
   CHECK(has(text, "param \"y.fc1.weight\""));
-  Result dot = acnn("dump tests/golden/ir/se_block.acnn --format dot");
+  Result dot = run_acnn("dump tests/golden/ir/se_block.acnn --format dot");
   CHECK(dot.code == 0);
   CHECK(has(dot, "digraph"));
-  Result json = acnn("dump tests/golden/ir/se_block.acnn --format json");
+  Result json = run_acnn("dump tests/golden/ir/se_block.acnn --format json");
   CHECK(json.code == 0);
   CHECK(has(json, "\"op\": \"conv2d\""));
-  Result bad = acnn("dump tests/golden/ir/se_block.acnn --format pdf");
+  Result bad = run_acnn("dump tests/golden/ir/se_block.acnn --format pdf");
   CHECK(bad.code == 2);
 }
 
 TEST_CASE("acnn run does a reference forward pass", "[cli]") {
-  Result r = acnn("run models/fashion/assemble.acnn --batch 2");
+  Result r = run_acnn("run models/fashion/assemble.acnn --batch 2");
   INFO(r.out);
   CHECK(r.code == 0);
   CHECK(has(r, "output f32[2,10]"));
 }
 
 TEST_CASE("recipe overrides are checked like the language", "[cli]") {
-  Result r = acnn("train models/fashion/baseline.acnn --set optimizer.momentun=0.5 --max-steps 1");
+  Result r = run_acnn("train models/fashion/baseline.acnn --set optimizer.momentun=0.5 --max-steps 1");
   INFO(r.out);
   CHECK(r.code == 1);
   CHECK(has(r, "did you mean `momentum`?"));

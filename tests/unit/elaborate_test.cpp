@@ -8,6 +8,7 @@
 #include "compiler/elaborate/model_file.h"
 #include "compiler/ir/stats.h"
 #include "tests/catch.h"
+#include "tests/paths.h"
 
 using namespace acnn;
 
@@ -173,9 +174,9 @@ model = net()
 TEST_CASE("every model under models/ checks without error", "[unit]") {
   namespace fs = std::filesystem;
   int checked = 0;
-  for (const auto& e : fs::recursive_directory_iterator(std::string(ACNN_SOURCE_DIR) + "/models")) {
+  for (const auto& e : fs::recursive_directory_iterator(acnn::testing::source_dir() + "/models")) {
     if (e.path().extension() != ".acnn") continue;
-    SECTION(e.path().lexically_relative(ACNN_SOURCE_DIR).string()) {
+    SECTION(e.path().lexically_relative(acnn::testing::source_dir()).string()) {
       ModelFile mf;
       bool ok = mf.load(e.path().string());
       auto g = ok ? mf.build(1) : nullptr;
@@ -196,7 +197,7 @@ TEST_CASE("every model under models/ checks without error", "[unit]") {
 TEST_CASE("parameter counts of the reference architectures", "[unit]") {
   auto params = [](const std::string& file) {
     ModelFile mf;
-    REQUIRE(mf.load(std::string(ACNN_SOURCE_DIR) + "/" + file));
+    REQUIRE(mf.load(acnn::testing::source_dir() + "/" + file));
     auto g = mf.build(1);
     REQUIRE(g);
     return ir::graph_stats(*g);
@@ -229,7 +230,7 @@ struct Built {
 Built build_model(const std::string& file, const std::vector<std::string>& model_args = {}) {
   Built b;
   b.mf = std::make_unique<ModelFile>();
-  REQUIRE(b.mf->load(std::string(ACNN_SOURCE_DIR) + "/" + file));
+  REQUIRE(b.mf->load(acnn::testing::source_dir() + "/" + file));
   REQUIRE(b.mf->apply_model_args(model_args));
   b.g = b.mf->build(1);
   REQUIRE(b.g);

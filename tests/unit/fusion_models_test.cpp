@@ -32,12 +32,13 @@
 #include "runtime/interpreter.h"
 #include "runtime/optimize.h"
 #include "tests/catch.h"
+#include "tests/paths.h"
 
 using namespace acnn;
 
 namespace {
 
-std::string root() { return ACNN_SOURCE_DIR; }
+std::string root() { return acnn::testing::source_dir(); }
 
 // The model files under models/, sorted.
 std::vector<std::string> model_files() {

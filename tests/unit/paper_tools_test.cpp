@@ -14,6 +14,7 @@
 #include "runtime/train/teacher_logits.h"
 #include "tests/catch.h"
 #include "tests/unit/train_test_util.h"
+#include "tests/paths.h"
 
 using namespace acnn;
 namespace fs = std::filesystem;
@@ -37,7 +38,7 @@ Labels labels_of(const fs::path& file, const std::vector<std::string>& model_arg
   return {train::network_label(*m), train::regularization_label(rec), rec.epochs};
 }
 
-fs::path models() { return fs::path(ACNN_SOURCE_DIR) / "models"; }
+fs::path models() { return fs::path(acnn::testing::source_dir()) / "models"; }
 
 }  // namespace
 
