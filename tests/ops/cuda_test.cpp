@@ -299,7 +299,7 @@ double mean_of(const std::vector<double>& v, size_t from, size_t to) {
 
 }  // namespace
 
-TEST_CASE("CUDA training: a Fashion network's fp32 loss tracks the CPU step by step", "[cuda]") {
+TEST_CASE("CUDA training: a Fashion network's fp32 steps match the CPU's from the same state", "[cuda]") {
   REQUIRE_GPU();
   const int64_t batch = 16;
   auto g = fashion_train_graph(batch, false);
@@ -307,17 +307,39 @@ TEST_CASE("CUDA training: a Fashion network's fp32 loss tracks the CPU step by s
   co.device = "cpu";
   auto cpu = make_runner(*g, co);
   auto gpu = gpu_runner(*g, "fp32");
-  for (const std::string& name : cpu->persistent_names()) gpu->set_persistent(name, cpu->get_persistent(name));
-  std::vector<double> a = train_losses(*cpu, 20, batch, 0.05f), b = train_losses(*gpu, 20, batch, 0.05f);
-  for (size_t i = 0; i < a.size(); ++i) {
-    INFO("step " << i << ": cpu " << a[i] << ", gpu " << b[i]);
-    CHECK(std::fabs(a[i] - b[i]) <= 1e-3 * std::max(1.0, std::fabs(a[i])) * (1.0 + static_cast<double>(i)));
+  // Each step starts both runners from the CPU's state, so that differences
+  // cannot compound: training at this rate is chaotic (a max-pool or ReLU
+  // decision that flips on a rounding difference changes the next steps).
+  ExecContext ctx;
+  ctx.scalars = {{"lr", 0.05f}, {"dropblock_keep", 1.0f}, {"mixup_lambda", 1.0f}};
+  for (int s = 0; s < 12; ++s) {
+    INFO("step " << s);
+    for (const std::string& name : cpu->persistent_names()) gpu->set_persistent(name, cpu->get_persistent(name));
+    ctx.step = s;
+    const auto feeds = fashion_batch(batch, s);
+    const double a = cpu->run(feeds, ctx).at("loss").at(0), b = gpu->run(feeds, ctx).at("loss").at(0);
+    CHECK(std::fabs(a - b) <= 1e-5 * std::max(1.0, std::fabs(a)));
+    // The updated state: parameters move by lr times a gradient, momentum is
+    // the gradient itself. Gradients are compared to within 5% of their
+    // tensor's largest element: a near-tie in a max pool or a ReLU at zero may
+    // route a few contributions differently, but a wrong rule is off by far more.
+    for (const std::string& name : cpu->persistent_names()) {
+      const bool gradient_like = name.size() > 9 && name.compare(name.size() - 9, 9, ".momentum") == 0;
+      compare_tensors(name, cpu->get_persistent(name), gpu->get_persistent(name),
+                      gradient_like ? Tol{0, 5e-2} : Tol{0, 1e-4});
+    }
   }
 }
 
 TEST_CASE("CUDA training: a few hundred mixed-precision steps learn (bf16, and fp16 with loss scaling)", "[cuda]") {
   REQUIRE_GPU();
+#ifdef ACNN_CUDA_EMULATED
+  const int64_t batch = 32;  // the host emulator (tests/sim) takes about half a second per step
+  const int steps = 30;
+#else
   const int64_t batch = 64;
+  const int steps = 300;
+#endif
   for (const char* precision : {"mixed_bf16", "mixed_fp16"}) {
     INFO(precision);
     const bool fp16 = std::string(precision) == "mixed_fp16";
@@ -325,9 +347,9 @@ TEST_CASE("CUDA training: a few hundred mixed-precision steps learn (bf16, and f
     auto ref = fashion_train_graph(batch, false);
     auto gpu = gpu_runner(*g, precision), gpu32 = gpu_runner(*ref, "fp32");
     for (const std::string& name : gpu32->persistent_names()) gpu->set_persistent(name, gpu32->get_persistent(name));
-    std::vector<double> l = train_losses(*gpu, 300, batch, 0.05f), l32 = train_losses(*gpu32, 300, batch, 0.05f);
+    std::vector<double> l = train_losses(*gpu, steps, batch, 0.05f), l32 = train_losses(*gpu32, steps, batch, 0.05f);
     for (double x : l) REQUIRE(std::isfinite(x));
-    const double first = mean_of(l, 0, 10), last = mean_of(l, 290, 300), last32 = mean_of(l32, 290, 300);
+    const double first = mean_of(l, 0, 10), last = mean_of(l, steps - 10, steps), last32 = mean_of(l32, steps - 10, steps);
     INFO("first " << first << ", last " << last << ", fp32 last " << last32);
     CHECK(last < 0.5 * first);
     CHECK(std::fabs(last - last32) < 0.15 * first);  // tracks the fp32 run

@@ -11,7 +11,10 @@
 #pragma once
 
 #include <functional>
+#include <type_traits>
 #include <utility>
+
+struct CUstream_st;  // cudaStream_t points to one
 
 namespace acnn::sim {
 
@@ -36,20 +39,28 @@ void sync_threads(const char* file, int line);
 int sync_threads_or(int predicate, const char* file, int line);
 float shfl_xor(float value, int lane_mask);
 
+// Runs op on a stream of the CUDA emulator (emulator.h): now, or recorded
+// when the stream is being captured into a graph.
+void enqueue(CUstream_st* stream, std::function<void()> op);
+
 // `kernel<<<grid, block, 0, stream>>>(args...)` as
-// Launch(grid, block, kernel)(args...).
+// Launch(grid, block, stream, kernel)(args...): the arguments are copied at
+// the launch, as CUDA copies them, and the grid runs when the stream gets to it.
 template <class Kernel>
 class Launch {
  public:
-  Launch(Dim3 grid, Dim3 block, Kernel* kernel) : grid_(grid), block_(block), kernel_(kernel) {}
+  Launch(Dim3 grid, Dim3 block, CUstream_st* stream, Kernel* kernel)
+      : grid_(grid), block_(block), stream_(stream), kernel_(kernel) {}
   template <class... Args>
   void operator()(Args&&... args) const {
-    Kernel* k = kernel_;
-    run_grid(grid_, block_, [&] { k(args...); });
+    enqueue(stream_, [k = kernel_, g = grid_, b = block_, ... a = std::decay_t<Args>(args)] {
+      run_grid(g, b, [&] { k(a...); });
+    });
   }
 
  private:
   Dim3 grid_, block_;
+  CUstream_st* stream_;
   Kernel* kernel_;
 };
 

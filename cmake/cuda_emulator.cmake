@@ -1,0 +1,18 @@
+# The CUDA emulator (tests/sim/): host stand-ins for the CUDA runtime, cuDNN,
+# cuBLASLt and NVRTC, and CUDA's thread model for hand-written kernels. The
+# kernel simulation tests always use it; with -DACNN_CUDA_EMULATOR=ON the CUDA
+# backend itself is built against it instead of the toolkit, so that the
+# [cuda] tests run on machines without a GPU (slowly: for tests only).
+option(ACNN_CUDA_EMULATOR "Build the CUDA backend on the host emulator of tests/sim (tests without a GPU)" OFF)
+
+set(_emu ${CMAKE_CURRENT_SOURCE_DIR}/tests/sim)
+add_library(acnn_cuda_emulator STATIC ${_emu}/threads.cpp ${_emu}/emulator/runtime.cpp ${_emu}/emulator/kernel_image.cpp
+                                      ${_emu}/emulator/nvrtc.cpp ${_emu}/emulator/cublaslt.cpp)
+if(EXISTS ${_emu}/emulator/cudnn.cpp)
+  target_sources(acnn_cuda_emulator PRIVATE ${_emu}/emulator/cudnn.cpp)
+endif()
+target_include_directories(acnn_cuda_emulator BEFORE PUBLIC ${_emu}/include)
+target_include_directories(acnn_cuda_emulator PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(acnn_cuda_emulator PUBLIC ${CMAKE_DL_LIBS})
+# kernels.cu as host C++ (tests/sim/kernels_host.cpp includes it).
+set_source_files_properties(${_emu}/kernels_host.cpp PROPERTIES COMPILE_OPTIONS "-Wno-unknown-pragmas;-fno-strict-aliasing")

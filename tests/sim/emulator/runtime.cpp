@@ -1,0 +1,323 @@
+// The CUDA runtime API of the emulator (see tests/sim/emulator.h): memory,
+// streams, events, graphs and generated-kernel libraries on the host.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/sim/emulator.h"
+#include "tests/sim/emulator/kernel_image.h"
+
+struct CUstream_st {
+  bool capturing = false;
+  bool invalidated = false;
+  std::vector<std::function<void()>> captured;
+};
+struct CUevent_st {
+  bool timing = true;
+  bool recorded = false;
+  std::chrono::steady_clock::time_point at;
+};
+struct CUgraph_st {
+  std::vector<std::function<void()>> ops;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> ops;
+};
+struct CUlib_st {
+  void* so = nullptr;
+  std::string dir;
+};
+struct CUkern_st {
+  acnn::sim::KernelEntry entry;
+};
+
+namespace {
+
+constexpr size_t kDeviceBytes = size_t{80} << 30;  // what the emulated GPU reports
+
+cudaError_t last_error = cudaSuccess;
+std::map<void*, size_t> device_blocks;
+std::map<void*, size_t> pinned_blocks;  // start -> bytes
+size_t device_in_use = 0;
+std::set<CUstream_st*> streams;
+CUstream_st* capture_stream = nullptr;
+std::set<CUkern_st*> kernels;
+
+cudaError_t fail(cudaError_t e) {
+  last_error = e;
+  return e;
+}
+
+// A call a GPU refuses while a stream is capturing: it invalidates the capture.
+cudaError_t refused_during_capture() {
+  if (capture_stream) capture_stream->invalidated = true;
+  return fail(cudaErrorStreamCaptureUnsupported);
+}
+
+void* allocate(size_t bytes) {
+  void* p = std::aligned_alloc(256, std::max<size_t>(256, (bytes + 255) / 256 * 256));
+  // Uninitialized device memory reads as NaN (0xff bytes) rather than zeros.
+  if (p) std::memset(p, 0xff, bytes);
+  return p;
+}
+
+bool pinned(const void* p) {
+  auto it = pinned_blocks.upper_bound(const_cast<void*>(p));
+  if (it == pinned_blocks.begin()) return false;
+  --it;
+  return static_cast<const char*>(p) < static_cast<const char*>(it->first) + it->second;
+}
+
+}  // namespace
+
+namespace acnn::sim {
+
+void enqueue(CUstream_st* stream, std::function<void()> op) {
+  if (stream && stream->capturing) {
+    stream->captured.push_back(std::move(op));
+    return;
+  }
+  op();
+}
+
+bool capturing() { return capture_stream != nullptr; }
+
+}  // namespace acnn::sim
+
+extern "C" {
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device != 0) return fail(cudaErrorInvalidDevice);
+  std::memset(prop, 0, sizeof *prop);
+  std::snprintf(prop->name, sizeof prop->name, "acnn CUDA emulator (host)");
+  prop->totalGlobalMem = kDeviceBytes;
+  prop->major = 9, prop->minor = 0;
+  prop->multiProcessorCount = 4;  // few SMs: small grids, partial waves
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() { return acnn::sim::capturing() ? refused_during_capture() : cudaSuccess; }
+cudaError_t cudaGetLastError() {
+  cudaError_t e = last_error;
+  last_error = cudaSuccess;
+  return e;
+}
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorInvalidKernelImage: return "cudaErrorInvalidKernelImage";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    default: return "cudaErrorUnknown";
+  }
+}
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorInvalidKernelImage: return "device kernel image is invalid";
+    default: return cudaGetErrorName(e);
+  }
+}
+cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
+  *total = kDeviceBytes;
+  *free = kDeviceBytes - std::min(kDeviceBytes, device_in_use);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (acnn::sim::capturing()) return refused_during_capture();
+  *ptr = allocate(bytes);
+  if (!*ptr) return fail(cudaErrorMemoryAllocation);
+  device_blocks[*ptr] = bytes;
+  device_in_use += bytes;
+  return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  if (acnn::sim::capturing()) return refused_during_capture();
+  *ptr = allocate(bytes);
+  if (!*ptr) return fail(cudaErrorMemoryAllocation);
+  pinned_blocks[*ptr] = bytes;
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* ptr) {
+  if (!ptr) return cudaSuccess;
+  if (acnn::sim::capturing()) return refused_during_capture();
+  auto it = device_blocks.find(ptr);
+  if (it == device_blocks.end()) return fail(cudaErrorInvalidValue);
+  device_in_use -= it->second;
+  device_blocks.erase(it);
+  std::free(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void* ptr) {
+  if (!ptr) return cudaSuccess;
+  if (!pinned_blocks.erase(ptr)) return fail(cudaErrorInvalidValue);
+  std::free(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
+  if (acnn::sim::capturing()) return refused_during_capture();
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  // A captured copy to or from pageable host memory is refused.
+  if (stream && stream->capturing && ((kind == cudaMemcpyHostToDevice && !pinned(src)) ||
+                                      (kind == cudaMemcpyDeviceToHost && !pinned(dst))))
+    return refused_during_capture();
+  acnn::sim::enqueue(stream, [=] { std::memmove(dst, src, bytes); });
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
+  acnn::sim::enqueue(stream, [=] { std::memset(ptr, value, bytes); });
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
+  *stream = new CUstream_st;
+  streams.insert(*stream);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  if (!streams.erase(stream)) return fail(cudaErrorInvalidResourceHandle);
+  delete stream;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (acnn::sim::capturing()) return refused_during_capture();
+  return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned int) {
+  return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+  if (!stream || capture_stream) return fail(cudaErrorStreamCaptureUnsupported);  // the legacy stream cannot capture
+  stream->capturing = true;
+  stream->invalidated = false;
+  stream->captured.clear();
+  capture_stream = stream;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  if (!stream || stream != capture_stream) return fail(cudaErrorIllegalAddress);
+  stream->capturing = false;
+  capture_stream = nullptr;
+  if (stream->invalidated) {
+    *graph = nullptr;
+    stream->captured.clear();
+    return fail(cudaErrorStreamCaptureInvalidated);
+  }
+  *graph = new CUgraph_st{std::move(stream->captured)};
+  stream->captured.clear();
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+  *event = new CUevent_st;
+  (*event)->timing = (flags & cudaEventDisableTiming) == 0;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  if (!event) return fail(cudaErrorInvalidResourceHandle);
+  acnn::sim::enqueue(stream, [event] {
+    event->recorded = true;
+    event->at = std::chrono::steady_clock::now();
+  });
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (acnn::sim::capturing()) return refused_during_capture();
+  return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!start || !end || !start->timing || !end->timing || !start->recorded || !end->recorded)
+    return fail(cudaErrorInvalidResourceHandle);
+  *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  delete event;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!graph) return fail(cudaErrorInvalidValue);
+  *exec = new CUgraphExec_st{graph->ops};
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (!exec) return fail(cudaErrorInvalidResourceHandle);
+  for (const auto& op : exec->ops) acnn::sim::enqueue(stream, op);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+
+cudaError_t cudaLibraryLoadData(cudaLibrary_t* library, const void* code, cudaJitOption*, void**, unsigned int,
+                                cudaLibraryOption*, void**, unsigned int) {
+  std::string dir;
+  void* so = acnn::sim::load_kernel_image(code, &dir);
+  if (!so) return fail(cudaErrorInvalidKernelImage);
+  *library = new CUlib_st{so, dir};
+  return cudaSuccess;
+}
+cudaError_t cudaLibraryGetKernel(cudaKernel_t* kernel, cudaLibrary_t library, const char* name) {
+  acnn::sim::KernelEntry e;
+  if (!library || !acnn::sim::find_kernel(library->so, name, &e)) return fail(cudaErrorInvalidValue);
+  *kernel = new CUkern_st{e};
+  kernels.insert(*kernel);
+  return cudaSuccess;
+}
+cudaError_t cudaLibraryUnload(cudaLibrary_t library) {
+  if (!library) return fail(cudaErrorInvalidResourceHandle);
+  acnn::sim::unload_kernel_image(library->so, library->dir);
+  delete library;
+  return cudaSuccess;
+}
+cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** args, size_t, cudaStream_t stream) {
+  auto* k = static_cast<CUkern_st*>(const_cast<void*>(func));
+  if (!kernels.count(k)) return fail(cudaErrorInvalidResourceHandle);
+  if (grid.x * grid.y * grid.z == 0 || block.x * block.y * block.z == 0 || block.x * block.y * block.z > 1024)
+    return fail(cudaErrorInvalidConfiguration);
+  // The argument values, copied now as CUDA copies them.
+  std::vector<std::vector<char>> values;
+  for (unsigned i = 0; i < k->entry.sizes.size(); ++i) {
+    const char* a = static_cast<const char*>(args[i]);
+    values.emplace_back(a, a + k->entry.sizes[i]);
+  }
+  acnn::sim::KernelEntry e = k->entry;
+  acnn::sim::enqueue(stream, [e, grid, block, values]() mutable {
+    std::vector<void*> ptrs;
+    for (auto& v : values) ptrs.push_back(v.data());
+    acnn::sim::run_kernel(e, grid, block, ptrs.data());
+  });
+  return cudaSuccess;
+}
+
+}  // extern "C"
