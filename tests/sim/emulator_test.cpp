@@ -129,6 +129,8 @@ TEST_CASE("CUDA emulator: NVRTC programs load and launch with arguments copied a
   for (int i : {0, 767, 768, 999}) CHECK(y[i] == 2.f * static_cast<float>(i) + 1.f);
   CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(1), dim3(2048), args, 0, s) ==
         cudaErrorInvalidConfiguration);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);  // the last error, once
+  CHECK(cudaGetLastError() == cudaSuccess);
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   cudaLibraryUnload(lib);
