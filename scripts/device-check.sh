@@ -85,6 +85,8 @@ if [ "${NO_PREBUILT:-0}" != 1 ] && [ -x "$PREBUILT/acnn" ] && [ -x "$PREBUILT/ac
   done
   if ! sha1sum -c --quiet "$PREBUILT/sources.sha1" > "$OUT/prebuilt-check.txt" 2>&1; then
     echo "prebuilt: the sources changed since prepare-device.sh; building here:"; head -5 "$OUT/prebuilt-check.txt"
+  elif ! readelf -d "$PREBUILT/acnn" | grep -q "libcudart.so"; then
+    echo "prebuilt: acnn is not linked against the CUDA runtime (an emulator or CPU build?); building here"
   elif ldd "$PREBUILT/acnn" "$PREBUILT/acnn_tests" | grep "not found"; then
     echo "prebuilt: libraries missing (above); building here"
   elif ! "$PREBUILT/acnn" --version > /dev/null 2>&1; then
