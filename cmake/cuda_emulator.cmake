@@ -6,13 +6,19 @@
 option(ACNN_CUDA_EMULATOR "Build the CUDA backend on the host emulator of tests/sim (tests without a GPU)" OFF)
 
 set(_emu ${CMAKE_CURRENT_SOURCE_DIR}/tests/sim)
-add_library(acnn_cuda_emulator STATIC ${_emu}/threads.cpp ${_emu}/emulator/runtime.cpp ${_emu}/emulator/kernel_image.cpp
-                                      ${_emu}/emulator/nvrtc.cpp ${_emu}/emulator/cublaslt.cpp)
+# Generated kernels compiled by the host compiler and run thread by thread:
+# the emulator's NVRTC and the codegen tests (tests/ops/cuda_sim.h) share it.
+add_library(acnn_kernel_image STATIC ${_emu}/emulator/kernel_image.cpp)
+target_include_directories(acnn_kernel_image PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(acnn_kernel_image PUBLIC ${CMAKE_DL_LIBS})
+
+add_library(acnn_cuda_emulator STATIC ${_emu}/threads.cpp ${_emu}/emulator/runtime.cpp ${_emu}/emulator/nvrtc.cpp
+                                      ${_emu}/emulator/cublaslt.cpp)
 if(EXISTS ${_emu}/emulator/cudnn.cpp)
   target_sources(acnn_cuda_emulator PRIVATE ${_emu}/emulator/cudnn.cpp)
 endif()
 target_include_directories(acnn_cuda_emulator BEFORE PUBLIC ${_emu}/include)
 target_include_directories(acnn_cuda_emulator PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(acnn_cuda_emulator PUBLIC ${CMAKE_DL_LIBS})
+target_link_libraries(acnn_cuda_emulator PUBLIC acnn_kernel_image)
 # kernels.cu as host C++ (tests/sim/kernels_host.cpp includes it).
 set_source_files_properties(${_emu}/kernels_host.cpp PROPERTIES COMPILE_OPTIONS "-Wno-unknown-pragmas;-fno-strict-aliasing")

@@ -146,12 +146,10 @@ bool find_kernel(void* so, const char* name, KernelEntry* e) {
   return true;
 }
 
-void run_kernel(const KernelEntry& k, dim3 grid, dim3 block, void** args) {
-  if (grid.y != 1 || grid.z != 1 || block.y != 1 || block.z != 1)
-    throw std::runtime_error("CUDA emulator: generated kernels take one-dimensional grids");
-  for (unsigned b = 0; b < grid.x; ++b)
-    for (unsigned t = 0; t < block.x; ++t) {
-      k.set(b, grid.x, t, block.x);
+void run_kernel(const KernelEntry& k, unsigned grid, unsigned block, void** args) {
+  for (unsigned b = 0; b < grid; ++b)
+    for (unsigned t = 0; t < block; ++t) {
+      k.set(b, grid, t, block);
       k.call(args);
     }
 }

@@ -5,10 +5,9 @@
 // the kernel once per thread of its grid (generated kernels never
 // synchronize, so a block's threads can run one after another). Each kernel
 // gets a host wrapper that takes its arguments as CUDA does, an array of
-// pointers to the values, and reports the values' sizes.
+// pointers to the values, and reports the values' sizes. The kernel tests of
+// tests/ops/cuda_sim.h use the same machinery without the emulator.
 #pragma once
-
-#include <cuda_runtime.h>
 
 #include <string>
 #include <vector>
@@ -32,6 +31,6 @@ struct KernelEntry {
 bool find_kernel(void* so, const char* name, KernelEntry* entry);
 
 // Runs the kernel over a one-dimensional grid of one-dimensional blocks.
-void run_kernel(const KernelEntry& k, dim3 grid, dim3 block, void** args);
+void run_kernel(const KernelEntry& k, unsigned grid, unsigned block, void** args);
 
 }  // namespace acnn::sim

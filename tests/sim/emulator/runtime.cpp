@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -308,6 +309,8 @@ cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** arg
   if (!kernels.count(k)) return fail(cudaErrorInvalidResourceHandle);
   if (grid.x * grid.y * grid.z == 0 || block.x * block.y * block.z == 0 || block.x * block.y * block.z > 1024)
     return fail(cudaErrorInvalidConfiguration);
+  if (grid.y != 1 || grid.z != 1 || block.y != 1 || block.z != 1)
+    throw std::runtime_error("CUDA emulator: generated kernels take one-dimensional grids");
   // The argument values, copied now as CUDA copies them.
   std::vector<std::vector<char>> values;
   for (unsigned i = 0; i < k->entry.sizes.size(); ++i) {
@@ -318,7 +321,7 @@ cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** arg
   acnn::sim::enqueue(stream, [e, grid, block, values]() mutable {
     std::vector<void*> ptrs;
     for (auto& v : values) ptrs.push_back(v.data());
-    acnn::sim::run_kernel(e, grid, block, ptrs.data());
+    acnn::sim::run_kernel(e, grid.x, block.x, ptrs.data());
   });
   return cudaSuccess;
 }
