@@ -2,11 +2,11 @@
 // exchange lanes, divergence is an error rather than a hang.
 #include <cuda_runtime.h>
 
-#include <exception>
 #include <string>
 #include <vector>
 
 #include "tests/catch.h"
+#include "tests/unit/train_test_util.h"
 
 namespace {
 
@@ -40,16 +40,6 @@ __global__ void shuffle_after_exit(float* y) {
   y[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.f, 1);
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST_CASE("simulated CUDA threads: barriers order shared memory per block", "[sim]") {
@@ -77,9 +67,9 @@ TEST_CASE("simulated CUDA threads: xor shuffles sum a warp, __syncthreads_or see
 
 TEST_CASE("simulated CUDA threads: divergent barriers and shuffles with exited lanes are errors", "[sim]") {
   std::vector<float> y(32);
-  const std::string divergent = error_of([&] { ACNN_LAUNCH(1, 32, nullptr, divergent_barrier)(y.data()); });
+  const std::string divergent = acnn::test::error_of([&] { ACNN_LAUNCH(1, 32, nullptr, divergent_barrier)(y.data()); });
   CHECK(divergent.find("different synchronization points") != std::string::npos);
-  const std::string exited = error_of([&] { ACNN_LAUNCH(1, 32, nullptr, shuffle_after_exit)(y.data()); });
+  const std::string exited = acnn::test::error_of([&] { ACNN_LAUNCH(1, 32, nullptr, shuffle_after_exit)(y.data()); });
   CHECK(exited.find("which has exited") != std::string::npos);
   // The simulator is usable again after an error.
   std::vector<float> x(64, 2.f), r(64);
