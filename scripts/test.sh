@@ -13,5 +13,5 @@ if [ "${SKIP_EMULATOR:-0}" != 1 ]; then
       -DACNN_WITH_LLVM=OFF -DACNN_BUILD_BENCH=OFF
   fi
   cmake --build build-emu -j "$(nproc)" --target acnn_tests
-  ACNN_CACHE_DIR=$PWD/build-emu/cache ctest --test-dir build-emu --output-on-failure -R '^cuda$'
+  ACNN_CACHE_DIR=$PWD/build-emu/cache ctest --test-dir build-emu --output-on-failure -R '^cuda'
 fi

@@ -48,7 +48,9 @@ TEST_CASE("CUDA emulator: capture records, replay runs, refused calls invalidate
   REQUIRE(cudaMalloc(reinterpret_cast<void**>(&d), 4 * sizeof(float)) == cudaSuccess);
   CHECK(std::isnan(d[0]));  // fresh device memory is not zero
   REQUIRE(cudaMemsetAsync(d, 0, 4 * sizeof(float), s) == cudaSuccess);
-  CHECK(d[0] == 0.f);  // not capturing: runs now
+  CHECK(std::isnan(d[0]));  // streams are lazy: nothing needed it yet
+  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
+  CHECK(d[0] == 0.f);
 
   float* pinned = nullptr;
   REQUIRE(cudaMallocHost(reinterpret_cast<void**>(&pinned), 4 * sizeof(float)) == cudaSuccess);
@@ -63,6 +65,7 @@ TEST_CASE("CUDA emulator: capture records, replay runs, refused calls invalidate
   cudaGraphDestroy(graph);
   pinned[0] = 9.f;
   REQUIRE(cudaGraphLaunch(exec, s) == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
   CHECK(d[0] == 9.f);  // the copy reads the source when the graph runs
   cudaGraphExecDestroy(exec);
 
@@ -126,6 +129,7 @@ TEST_CASE("CUDA emulator: NVRTC programs load and launch with arguments copied a
   cudaGraphExec_t exec;
   REQUIRE(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess);
   REQUIRE(cudaGraphLaunch(exec, s) == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
   for (int i : {0, 767, 768, 999}) CHECK(y[i] == 2.f * static_cast<float>(i) + 1.f);
   CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(1), dim3(2048), args, 0, s) ==
         cudaErrorInvalidConfiguration);
@@ -206,4 +210,45 @@ TEST_CASE("CUDA emulator: cuDNN convolutions in NHWC with groups, stride and pad
   cudnnDestroyTensorDescriptor(yd);
   cudnnDestroyTensorDescriptor(xd);
   cudnnDestroy(h);
+}
+
+TEST_CASE("CUDA emulator: streams run lazily, in the order their events and waits impose", "[sim]") {
+  cudaStream_t copy, compute;
+  cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking);
+  cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking);
+  cudaEvent_t copied;
+  cudaEventCreateWithFlags(&copied, cudaEventDisableTiming);
+  float *pinned = nullptr, *dev = nullptr, *out = nullptr;
+  cudaMallocHost(reinterpret_cast<void**>(&pinned), sizeof(float));
+  cudaMalloc(reinterpret_cast<void**>(&dev), sizeof(float));
+  cudaMallocHost(reinterpret_cast<void**>(&out), sizeof(float));
+  *pinned = 3.f;
+  // Upload on one stream, read it back on another after waiting for the upload.
+  cudaMemcpyAsync(dev, pinned, sizeof(float), cudaMemcpyHostToDevice, copy);
+  cudaEventRecord(copied, copy);
+  cudaStreamWaitEvent(compute, copied, 0);
+  cudaMemcpyAsync(out, dev, sizeof(float), cudaMemcpyDeviceToHost, compute);
+  *pinned = 4.f;  // too early: the upload has not run, and now reads 4
+  REQUIRE(cudaStreamSynchronize(compute) == cudaSuccess);  // runs the upload first, as the wait requires
+  CHECK(*out == 4.f);
+  // Without the wait, the read-back runs before the upload it needed.
+  *pinned = 5.f;
+  cudaMemcpyAsync(dev, pinned, sizeof(float), cudaMemcpyHostToDevice, copy);
+  cudaMemcpyAsync(out, dev, sizeof(float), cudaMemcpyDeviceToHost, compute);
+  REQUIRE(cudaStreamSynchronize(compute) == cudaSuccess);
+  CHECK(*out == 4.f);
+  REQUIRE(cudaStreamSynchronize(copy) == cudaSuccess);
+  CHECK(*dev == 5.f);
+  // A copy from pageable memory reads it when enqueued.
+  float pageable = 6.f;
+  cudaMemcpyAsync(dev, &pageable, sizeof(float), cudaMemcpyHostToDevice, copy);
+  pageable = 7.f;
+  cudaStreamSynchronize(copy);
+  CHECK(*dev == 6.f);
+  cudaEventDestroy(copied);
+  cudaFree(dev);
+  cudaFreeHost(pinned);
+  cudaFreeHost(out);
+  cudaStreamDestroy(copy);
+  cudaStreamDestroy(compute);
 }

@@ -1,9 +1,22 @@
 // The CUDA runtime API of the emulator (see tests/sim/emulator.h): memory,
 // streams, events, graphs and generated-kernel libraries on the host.
+//
+// Streams are adversarial: an operation on a created stream runs only when
+// something needs it (a synchronization of its stream or of an event after
+// it, or another stream's wait on such an event), so work that a GPU may
+// overlap runs as late as a missing wait would let it. With
+// ACNN_EMULATOR_SCHEDULE=hurried, every stream but the first one created
+// instead runs each operation as soon as it is enqueued (after what it
+// waits for), so that a producer stream overtakes its consumer as far as a
+// missing wait would let it. The legacy stream (null) runs at once. A copy from pageable
+// host memory snapshots its source when it is enqueued and a copy to
+// pageable memory waits for its stream, as CUDA's do; freeing memory waits
+// for every stream, as cudaFree does.
 #include <dlfcn.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -22,10 +35,14 @@ struct CUstream_st {
   bool capturing = false;
   bool invalidated = false;
   std::vector<std::function<void()>> captured;
+  std::deque<std::function<void()>> pending;  // enqueued, not yet run
+  uint64_t enqueued = 0, done = 0;            // operations so far
 };
 struct CUevent_st {
   bool timing = true;
   bool recorded = false;
+  CUstream_st* stream = nullptr;  // the last record: `stream` after `position` operations
+  uint64_t position = 0;
   std::chrono::steady_clock::time_point at;
 };
 struct CUgraph_st {
@@ -51,6 +68,7 @@ std::map<void*, size_t> device_blocks;
 std::map<void*, size_t> pinned_blocks;  // start -> bytes
 size_t device_in_use = 0;
 std::set<CUstream_st*> streams;
+CUstream_st* first_stream = nullptr;  // the one a hurried schedule leaves lazy
 CUstream_st* capture_stream = nullptr;
 std::set<CUkern_st*> kernels;
 
@@ -79,16 +97,38 @@ bool pinned(const void* p) {
   return static_cast<const char*>(p) < static_cast<const char*>(it->first) + it->second;
 }
 
+// Runs `stream`'s operations until `position` of them have run.
+void drain(CUstream_st* stream, uint64_t position) {
+  while (stream && stream->done < position && !stream->pending.empty()) {
+    std::function<void()> op = std::move(stream->pending.front());
+    stream->pending.pop_front();
+    ++stream->done;
+    op();
+  }
+}
+
+void drain_all() {
+  for (CUstream_st* s : streams) drain(s, s->enqueued);
+}
+
 }  // namespace
 
 namespace acnn::sim {
 
 void enqueue(CUstream_st* stream, std::function<void()> op) {
-  if (stream && stream->capturing) {
+  if (!stream) {
+    op();
+  } else if (stream->capturing) {
     stream->captured.push_back(std::move(op));
-    return;
+  } else {
+    stream->pending.push_back(std::move(op));
+    ++stream->enqueued;
+    static const bool hurried = [] {
+      const char* e = std::getenv("ACNN_EMULATOR_SCHEDULE");
+      return e && std::string(e) == "hurried";
+    }();
+    if (hurried && stream != first_stream) drain(stream, stream->enqueued);
   }
-  op();
 }
 
 bool capturing() { return capture_stream != nullptr; }
@@ -111,7 +151,11 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->multiProcessorCount = 4;  // few SMs: small grids, partial waves
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return acnn::sim::capturing() ? refused_during_capture() : cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  if (acnn::sim::capturing()) return refused_during_capture();
+  drain_all();
+  return cudaSuccess;
+}
 cudaError_t cudaGetLastError() {
   cudaError_t e = last_error;
   last_error = cudaSuccess;
@@ -165,6 +209,7 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
   if (acnn::sim::capturing()) return refused_during_capture();
+  drain_all();  // cudaFree waits for the device
   auto it = device_blocks.find(ptr);
   if (it == device_blocks.end()) return fail(cudaErrorInvalidValue);
   device_in_use -= it->second;
@@ -174,6 +219,7 @@ cudaError_t cudaFree(void* ptr) {
 }
 cudaError_t cudaFreeHost(void* ptr) {
   if (!ptr) return cudaSuccess;
+  drain_all();
   if (!pinned_blocks.erase(ptr)) return fail(cudaErrorInvalidValue);
   std::free(ptr);
   return cudaSuccess;
@@ -184,11 +230,17 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind)
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  const bool from_pageable = kind == cudaMemcpyHostToDevice && !pinned(src);
+  const bool to_pageable = kind == cudaMemcpyDeviceToHost && !pinned(dst);
   // A captured copy to or from pageable host memory is refused.
-  if (stream && stream->capturing && ((kind == cudaMemcpyHostToDevice && !pinned(src)) ||
-                                      (kind == cudaMemcpyDeviceToHost && !pinned(dst))))
-    return refused_during_capture();
-  acnn::sim::enqueue(stream, [=] { std::memmove(dst, src, bytes); });
+  if (stream && stream->capturing && (from_pageable || to_pageable)) return refused_during_capture();
+  if (from_pageable) {  // staged now: the caller may reuse its buffer at once
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
+    acnn::sim::enqueue(stream, [=] { std::memcpy(dst, staged->data(), bytes); });
+  } else {
+    acnn::sim::enqueue(stream, [=] { std::memmove(dst, src, bytes); });
+  }
+  if (to_pageable && stream) drain(stream, stream->enqueued);  // returns once the copy is done
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
@@ -199,19 +251,28 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
   *stream = new CUstream_st;
   streams.insert(*stream);
+  if (!first_stream) first_stream = *stream;
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  if (!streams.erase(stream)) return fail(cudaErrorInvalidResourceHandle);
+  if (!streams.count(stream)) return fail(cudaErrorInvalidResourceHandle);
+  drain(stream, stream->enqueued);  // its work completes
+  streams.erase(stream);
+  if (first_stream == stream) first_stream = nullptr;
   delete stream;
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (acnn::sim::capturing()) return refused_during_capture();
+  if (stream) drain(stream, stream->enqueued);
   return cudaSuccess;
 }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned int) {
-  return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
+  if (!event) return fail(cudaErrorInvalidResourceHandle);
+  // Later work on `stream` runs after what preceded the event's record.
+  if (CUstream_st* from = event->stream; from && from != stream)
+    acnn::sim::enqueue(stream, [from, at = event->position] { drain(from, at); });
+  return cudaSuccess;
 }
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
   if (!stream || capture_stream) return fail(cudaErrorStreamCaptureUnsupported);  // the legacy stream cannot capture
@@ -247,11 +308,15 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     event->recorded = true;
     event->at = std::chrono::steady_clock::now();
   });
+  if (!stream) event->stream = nullptr, event->position = 0;
+  else if (!stream->capturing) event->stream = stream, event->position = stream->enqueued;
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (acnn::sim::capturing()) return refused_during_capture();
-  return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+  if (!event) return fail(cudaErrorInvalidResourceHandle);
+  drain(event->stream, event->position);
+  return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!start || !end || !start->timing || !end->timing || !start->recorded || !end->recorded)
@@ -260,6 +325,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  drain_all();  // a pending record or wait may still name it
   delete event;
   return cudaSuccess;
 }
