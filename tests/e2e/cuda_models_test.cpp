@@ -3,7 +3,11 @@
 // squeeze-excitation, anti-aliasing, Big-Little) at 64 px and batch 2, where
 // the GPU's training steps start from the CPU's loss and follow it. Skipped
 // without a CUDA device; the CUDA emulator build (scripts/test.sh) runs it.
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -16,7 +20,8 @@
 namespace {
 
 nlohmann::json bench(const std::string& model, const std::string& device, const std::string& precision) {
-  const std::string json = "/tmp/acnn_cuda_models_" + std::to_string(::getpid()) + ".json";
+  const std::string json =
+      (std::filesystem::temp_directory_path() / ("acnn_cuda_models_" + std::to_string(::getpid()) + ".json")).string();
   const auto r = acnn::e2e::run_acnn("bench " + acnn::e2e::quoted(acnn::testing::source_dir() + "/models/" + model) +
                                      " --device " + device + " --batch 2 --mode train --precision " + precision +
                                      " --steps 2 --warmup 1 --model-arg size=64 --json " + json);
