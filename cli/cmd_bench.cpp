@@ -30,6 +30,7 @@ struct BenchOptions {
   int steps = 0, warmup = 0, threads = 0;
   bool profile = false, no_graphs = false, no_fuse = false;
   std::string passes = "all";
+  double remat_min_mib = -1;
   std::vector<std::string> backends;
 };
 
@@ -80,7 +81,7 @@ Command register_bench(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup, "untimed steps first (default: 5 on a GPU, 1 on the CPU)");
   cmd->add_option("--threads", o->threads, "CPU compute threads (default: all cores)");
   cmd->add_option("--backend", o->backends, "CPU executor backends in priority order (onednn, reference)");
-  add_pass_options(cmd, o->passes, o->no_fuse);
+  add_pass_options(cmd, o->passes, o->no_fuse, o->remat_min_mib);
   cmd->add_option("--json", o->json, "also write the results to this JSON file");
   cmd->add_flag("--profile", o->profile, "print the most expensive kernels (GPU: synchronizes per kernel, no CUDA graphs)");
   cmd->add_flag("--no-graphs", o->no_graphs, "GPU: launch kernel by kernel instead of replaying a CUDA graph");
@@ -122,6 +123,7 @@ Command register_bench(CLI::App& app) {
     setup.backends = o->backends;
     setup.passes = o->passes;
     setup.no_fuse = o->no_fuse;
+    setup.remat_min_mib = o->remat_min_mib;
     train::optimize_graph(*g, setup, o->mode == "train" ? passes::Mode::Train : passes::Mode::Eval);
     RunnerOptions ro;
     ro.device = device;
@@ -197,6 +199,8 @@ Command register_bench(CLI::App& app) {
                           {"dedicated_bytes", mem.dedicated},
                           {"workspace_bytes", mem.workspace},
                           {"passes", o->no_fuse ? o->passes + " -fusion" : o->passes},
+                          {"remat_min_mib", o->remat_min_mib >= 0 ? o->remat_min_mib
+                                                                  : static_cast<double>(passes::kRematMinBytes >> 20)},
                           {"cuda_graphs", gpu && !o->no_graphs && !o->profile},
                           {"timer", gpu ? "cuda events" : "steady clock"}};
       if (!std::isnan(last_loss)) j["loss_first"] = first_loss, j["loss_last"] = last_loss;

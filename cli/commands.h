@@ -20,8 +20,9 @@ struct ModelOptions {
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool file_required = true);
-// --passes (the pipeline's pass names listed in the help) and --no-fuse.
-void add_pass_options(CLI::App* cmd, std::string& list, bool& no_fuse);
+// --passes (the pipeline's pass names listed in the help), --no-fuse and
+// --remat-min-mib.
+void add_pass_options(CLI::App* cmd, std::string& list, bool& no_fuse, double& remat_min_mib);
 // Loads the model file and applies --model-arg; prints diagnostics to
 // stderr. False on errors.
 bool load(ModelFile& mf, const ModelOptions& o);

@@ -6,11 +6,15 @@
 
 namespace acnn::cli {
 
-void add_pass_options(CLI::App* cmd, std::string& list, bool& no_fuse) {
+void add_pass_options(CLI::App* cmd, std::string& list, bool& no_fuse, double& remat_min_mib) {
   std::string names;
   for (const std::string& n : passes::pass_names()) names += (names.empty() ? "" : ", ") + n;
   cmd->add_option("--passes", list, "graph passes to run (comma list of " + names + "; `none`; default all)");
   cmd->add_flag("--no-fuse", no_fuse, "do not fuse kernels (the fusion pass is skipped)");
+  cmd->add_option("--remat-min-mib", remat_min_mib,
+                  "recompute (remat) only activations of at least this many MiB (default " +
+                      std::to_string(passes::kRematMinBytes >> 20) + "; larger: more memory, fewer recomputations)")
+      ->check(CLI::Range(0.0, 1048576.0));
 }
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool file_required) {

@@ -46,7 +46,7 @@ void add_run_options(CLI::App* cmd, train::TrainOptions& o) {
   cmd->add_option("--device", o.device, "where to run: auto (a GPU when one is usable), cpu or cuda")
       ->default_val("auto")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  add_pass_options(cmd, o.passes, o.no_fuse);
+  add_pass_options(cmd, o.passes, o.no_fuse, o.remat_min_mib);
   cmd->add_flag("--time-passes", o.time_passes, "print the compile time of every stage");
 }
 

@@ -35,6 +35,10 @@ struct RunSetup {
   // a --passes list ("all", "none", or names); no_fuse drops the fusion pass.
   std::string passes = "all";
   bool no_fuse = false;
+  // Remat recomputes only activations of at least this many MiB (< 0: the
+  // pipeline's default, kRematMinBytes): on a GPU with memory to spare, a
+  // larger threshold trades memory for fewer recomputations.
+  double remat_min_mib = -1;
   bool profile = false;               // per-kernel times
 };
 

@@ -98,3 +98,21 @@ TEST_CASE("recipe overrides are checked like the language", "[cli]") {
   CHECK(r.code == 1);
   CHECK(has(r, "did you mean `momentum`?"));
 }
+
+TEST_CASE("acnn --remat-min-mib sets which activations are recomputed", "[cli]") {
+  // At batch 8 every Fashion activation is under the default 4 MiB: none is
+  // recomputed; with a threshold of 0 the conv -> BN -> ReLU outputs are.
+  auto recomputed = [](const std::string& extra) {
+    Result r = run_acnn("dump models/fashion/baseline.acnn --stage fused --batch 8" + extra);
+    INFO(r.out.substr(0, 2000));
+    REQUIRE(r.code == 0);
+    size_t n = 0;
+    for (size_t at = 0; (at = r.out.find("= batch_norm_infer(", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  CHECK(recomputed("") == 0);
+  CHECK(recomputed(" --remat-min-mib 0") > 5);
+  Result bad = run_acnn("bench models/fashion/baseline.acnn --remat-min-mib -1");
+  CHECK(bad.code != 0);
+  CHECK(has(bad, "--remat-min-mib"));
+}
