@@ -12,13 +12,11 @@ add_library(acnn_kernel_image STATIC ${_emu}/emulator/kernel_image.cpp)
 target_include_directories(acnn_kernel_image PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(acnn_kernel_image PUBLIC ${CMAKE_DL_LIBS})
 
-add_library(acnn_cuda_emulator STATIC ${_emu}/threads.cpp ${_emu}/emulator/runtime.cpp ${_emu}/emulator/nvrtc.cpp
-                                      ${_emu}/emulator/cublaslt.cpp)
-if(EXISTS ${_emu}/emulator/cudnn.cpp)
-  target_sources(acnn_cuda_emulator PRIVATE ${_emu}/emulator/cudnn.cpp)
-endif()
+# The emulator, with backends/cuda/kernels.cu compiled as host C++ on its
+# simulated threads (kernels_host.cpp includes it).
+add_library(acnn_cuda_emulator STATIC ${_emu}/threads.cpp ${_emu}/kernels_host.cpp ${_emu}/emulator/runtime.cpp
+                                      ${_emu}/emulator/nvrtc.cpp ${_emu}/emulator/cublaslt.cpp ${_emu}/emulator/cudnn.cpp)
 target_include_directories(acnn_cuda_emulator BEFORE PUBLIC ${_emu}/include)
 target_include_directories(acnn_cuda_emulator PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(acnn_cuda_emulator PUBLIC acnn_kernel_image)
-# kernels.cu as host C++ (tests/sim/kernels_host.cpp includes it).
+target_link_libraries(acnn_cuda_emulator PUBLIC acnn_kernel_image acnn_core)
 set_source_files_properties(${_emu}/kernels_host.cpp PROPERTIES COMPILE_OPTIONS "-Wno-unknown-pragmas;-fno-strict-aliasing")

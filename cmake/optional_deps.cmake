@@ -42,7 +42,7 @@ endif()
 if(ACNN_CUDA_EMULATOR)
   # The backend on the host emulator (cmake/cuda_emulator.cmake).
   file(GLOB _cuda CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/backends/cuda/*.cpp)
-  list(APPEND ACNN_BACKEND_SOURCES ${_cuda} ${CMAKE_CURRENT_SOURCE_DIR}/tests/sim/kernels_host.cpp)
+  list(APPEND ACNN_BACKEND_SOURCES ${_cuda})  # kernels.cu: in acnn_cuda_emulator
   list(APPEND ACNN_BACKEND_DEFS ACNN_HAVE_CUDA=1 ACNN_CUDA_EMULATED=1)
   list(APPEND ACNN_BACKEND_LIBS acnn_cuda_emulator)
   message(STATUS "acnn: CUDA backend ON, on the host emulator (tests/sim): for tests, not for GPUs")

@@ -17,7 +17,4 @@ namespace acnn::sim {
 // Runs op on `stream` now, or records it when the stream is capturing.
 void enqueue(cudaStream_t stream, std::function<void()> op);
 
-// Whether some stream is being captured (a synchronizing call then fails).
-bool capturing();
-
 }  // namespace acnn::sim

@@ -99,7 +99,6 @@ struct Block {
 };
 
 Block* running = nullptr;
-long launch_count = 0;
 
 // A simulated thread: runs the kernel body, then returns to the scheduler for good.
 [[noreturn]] void thread_main() {
@@ -211,7 +210,6 @@ void run_grid(Dim3 grid, Dim3 block, const std::function<void()>& body) {
     throw std::runtime_error("simulated CUDA: a launch with an empty grid or block (invalid configuration)");
   if (block.x * block.y * block.z > 1024) throw std::runtime_error("simulated CUDA: more than 1024 threads per block");
   if (grid.y > 65535 || grid.z > 65535) throw std::runtime_error("simulated CUDA: grid.y or grid.z above 65535");
-  ++launch_count;
   Block b;
   b.body = &body;
   b.threads.resize(block.x * block.y * block.z);
@@ -232,8 +230,6 @@ void run_grid(Dim3 grid, Dim3 block, const std::function<void()>& body) {
   }
   running = nullptr;
 }
-
-long launches() { return launch_count; }
 
 void sync_threads(const char* file, int line) {
   Thread& t = current_thread();

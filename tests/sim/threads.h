@@ -30,9 +30,6 @@ extern Dim3 thread_idx, block_idx, block_dim, grid_dim;
 // std::runtime_error on barrier divergence or a shuffle with an exited lane.
 void run_grid(Dim3 grid, Dim3 block, const std::function<void()>& body);
 
-// How many kernel launches ran (tests check that a launcher launched).
-long launches();
-
 // Synchronization inside a kernel body. A barrier is known by its source
 // position: threads waiting at two different __syncthreads are divergence.
 void sync_threads(const char* file, int line);

@@ -184,7 +184,7 @@ cudnnStatus_t make_problem(const cudnnTensorStruct* x, const cudnnFilterStruct* 
     return CUDNN_STATUS_BAD_PARAM;
   if (yl.n != xl.n || yl.c != wl.n || yl.h != oh || yl.w != ow) return CUDNN_STATUS_BAD_PARAM;
   // Supported configurations: float types only, with a compute type that
-  // cuDNN pairs with them (sums here are in double whatever it is).
+  // cuDNN pairs with them (sums here are in float whatever it is).
   const cudnnDataType_t t = xl.type, ct = g.compute;
   const bool ok = (t == CUDNN_DATA_DOUBLE && ct == CUDNN_DATA_DOUBLE) ||
                   (t == CUDNN_DATA_FLOAT && ct == CUDNN_DATA_FLOAT) ||

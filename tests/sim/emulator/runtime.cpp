@@ -57,6 +57,7 @@ struct CUlib_st {
 };
 struct CUkern_st {
   acnn::sim::KernelEntry entry;
+  CUlib_st* library;  // unloading it invalidates the kernel
 };
 
 namespace {
@@ -71,6 +72,9 @@ std::set<CUstream_st*> streams;
 CUstream_st* first_stream = nullptr;  // the one a hurried schedule leaves lazy
 CUstream_st* capture_stream = nullptr;
 std::set<CUkern_st*> kernels;
+
+// Whether some stream is being captured (a synchronizing call then fails).
+bool capturing() { return capture_stream != nullptr; }
 
 cudaError_t fail(cudaError_t e) {
   last_error = e;
@@ -131,8 +135,6 @@ void enqueue(CUstream_st* stream, std::function<void()> op) {
   }
 }
 
-bool capturing() { return capture_stream != nullptr; }
-
 }  // namespace acnn::sim
 
 extern "C" {
@@ -152,7 +154,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize() {
-  if (acnn::sim::capturing()) return refused_during_capture();
+  if (capturing()) return refused_during_capture();
   drain_all();
   return cudaSuccess;
 }
@@ -192,7 +194,7 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
 }
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
-  if (acnn::sim::capturing()) return refused_during_capture();
+  if (capturing()) return refused_during_capture();
   *ptr = allocate(bytes);
   if (!*ptr) return fail(cudaErrorMemoryAllocation);
   device_blocks[*ptr] = bytes;
@@ -200,7 +202,7 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   return cudaSuccess;
 }
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
-  if (acnn::sim::capturing()) return refused_during_capture();
+  if (capturing()) return refused_during_capture();
   *ptr = allocate(bytes);
   if (!*ptr) return fail(cudaErrorMemoryAllocation);
   pinned_blocks[*ptr] = bytes;
@@ -208,7 +210,7 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
 }
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
-  if (acnn::sim::capturing()) return refused_during_capture();
+  if (capturing()) return refused_during_capture();
   drain_all();  // cudaFree waits for the device
   auto it = device_blocks.find(ptr);
   if (it == device_blocks.end()) return fail(cudaErrorInvalidValue);
@@ -225,7 +227,7 @@ cudaError_t cudaFreeHost(void* ptr) {
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
-  if (acnn::sim::capturing()) return refused_during_capture();
+  if (capturing()) return refused_during_capture();
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -263,7 +265,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  if (acnn::sim::capturing()) return refused_during_capture();
+  if (capturing()) return refused_during_capture();
   if (stream) drain(stream, stream->enqueued);
   return cudaSuccess;
 }
@@ -313,7 +315,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  if (acnn::sim::capturing()) return refused_during_capture();
+  if (capturing()) return refused_during_capture();
   if (!event) return fail(cudaErrorInvalidResourceHandle);
   drain(event->stream, event->position);
   return cudaSuccess;
@@ -360,12 +362,16 @@ cudaError_t cudaLibraryLoadData(cudaLibrary_t* library, const void* code, cudaJi
 cudaError_t cudaLibraryGetKernel(cudaKernel_t* kernel, cudaLibrary_t library, const char* name) {
   acnn::sim::KernelEntry e;
   if (!library || !acnn::sim::find_kernel(library->so, name, &e)) return fail(cudaErrorInvalidValue);
-  *kernel = new CUkern_st{e};
+  *kernel = new CUkern_st{e, library};
   kernels.insert(*kernel);
   return cudaSuccess;
 }
 cudaError_t cudaLibraryUnload(cudaLibrary_t library) {
   if (!library) return fail(cudaErrorInvalidResourceHandle);
+  drain_all();  // pending launches of its kernels run first
+  for (auto it = kernels.begin(); it != kernels.end();)
+    if ((*it)->library == library) delete *it, it = kernels.erase(it);
+    else ++it;
   acnn::sim::unload_kernel_image(library->so, library->dir);
   delete library;
   return cudaSuccess;
