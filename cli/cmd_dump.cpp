@@ -156,10 +156,7 @@ Command register_dump(CLI::App& app) {
   cmd->add_flag("--print-after-all", d->print_after_all, "print the IR after every pass");
   cmd->add_flag("--time-passes", d->time_passes, "print the compile time of every stage to stderr");
   cmd->add_option("--passes", d->passes, "run only these passes (comma list; `none`, `all`)");
-  cmd->add_option("--remat-min-mib", d->remat_min_mib,
-                  "recompute (remat) only activations of at least this many MiB (default " +
-                      std::to_string(passes::kRematMinBytes >> 20) + ")")
-      ->check(CLI::Range(0.0, 1048576.0));
+  add_remat_option(cmd, d->remat_min_mib);
   cmd->add_option("--backend", d->backends, "plan: executor backends in priority order");
   cmd->add_option("--precision", d->precision, "device: fp32, mixed_bf16 or mixed_fp16 (default: the recipe's)")
       ->check(CLI::IsMember({"fp32", "mixed_bf16", "mixed_fp16"}));
@@ -240,7 +237,7 @@ Command register_dump(CLI::App& app) {
         po.print_to = &printed;
         po.print_scope = d->scope;
         po.disabled = passes::disabled_from_list(d->passes);
-        if (d->remat_min_mib >= 0) po.remat_min_bytes = static_cast<int64_t>(d->remat_min_mib * 1048576.0);
+        po.set_remat_min_mib(d->remat_min_mib);
         po.stop_before_fusion = d->stage == "opt";
         po.timer = t;
         if (d->stage == "plan") {

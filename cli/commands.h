@@ -23,6 +23,8 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool file_required = true
 // --passes (the pipeline's pass names listed in the help), --no-fuse and
 // --remat-min-mib.
 void add_pass_options(CLI::App* cmd, std::string& list, bool& no_fuse, double& remat_min_mib);
+// --remat-min-mib alone (PipelineOptions::set_remat_min_mib takes the value).
+void add_remat_option(CLI::App* cmd, double& remat_min_mib);
 // Loads the model file and applies --model-arg; prints diagnostics to
 // stderr. False on errors.
 bool load(ModelFile& mf, const ModelOptions& o);

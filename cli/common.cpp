@@ -11,6 +11,10 @@ void add_pass_options(CLI::App* cmd, std::string& list, bool& no_fuse, double& r
   for (const std::string& n : passes::pass_names()) names += (names.empty() ? "" : ", ") + n;
   cmd->add_option("--passes", list, "graph passes to run (comma list of " + names + "; `none`; default all)");
   cmd->add_flag("--no-fuse", no_fuse, "do not fuse kernels (the fusion pass is skipped)");
+  add_remat_option(cmd, remat_min_mib);
+}
+
+void add_remat_option(CLI::App* cmd, double& remat_min_mib) {
   cmd->add_option("--remat-min-mib", remat_min_mib,
                   "recompute (remat) only activations of at least this many MiB (default " +
                       std::to_string(passes::kRematMinBytes >> 20) + "; larger: more memory, fewer recomputations)")

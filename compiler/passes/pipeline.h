@@ -73,6 +73,11 @@ struct PipelineOptions {
   bool verify = false;                 // run ir::verify after each pass (throws on problems)
   int64_t remat_min_bytes = kRematMinBytes;  // remat: smallest value worth recomputing
   PhaseTimer* timer = nullptr;         // each pass as "pass <name>"
+
+  // remat_min_bytes from a --remat-min-mib value; a negative one keeps the default.
+  void set_remat_min_mib(double mib) {
+    if (mib >= 0) remat_min_bytes = static_cast<int64_t>(mib * 1048576.0);
+  }
 };
 
 struct PassRun {

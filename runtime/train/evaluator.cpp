@@ -35,7 +35,7 @@ void optimize_graph(ir::Graph& g, const RunSetup& s, passes::Mode mode, passes::
   po.mode = mode;
   po.disabled = passes::disabled_from_list(s.passes);
   if (s.no_fuse) po.disabled.insert("fusion");
-  if (s.remat_min_mib >= 0) po.remat_min_bytes = static_cast<int64_t>(s.remat_min_mib * 1048576.0);
+  po.set_remat_min_mib(s.remat_min_mib);
   po.timer = timer;
   // On the GPU the CUDA lowering takes every fused kind (or inlines it);
   // on the CPU, kinds no fast backend runs are expanded back.
