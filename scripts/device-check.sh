@@ -106,9 +106,8 @@ fi
 if [ $use_prebuilt = 0 ]; then
   phase "2. configure and build (oneDNN off, LLVM off, sm_90, generated parser)"
   BUILD=$ROOT/build-device
-  bounded 120 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DACNN_WITH_ONEDNN=OFF -DACNN_WITH_LLVM=OFF -DACNN_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DACNN_BUILD_BENCH=OFF -DACNN_ANTLR_GENERATED="$ROOT/.device/antlr" \
+  . scripts/device-options.sh
+  bounded 120 cmake -S . -B "$BUILD" -G Ninja "${DEVICE_CMAKE_OPTIONS[@]}" -DACNN_ANTLR_GENERATED="$ROOT/.device/antlr" \
     -Dantlr4-runtime_DIR="$ANTLR_LIB/cmake/antlr4-runtime" > "$OUT/configure.txt" 2>&1
   rc=$?
   grep -E "acnn:|Error|error" "$OUT/configure.txt" || true

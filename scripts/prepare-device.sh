@@ -71,8 +71,8 @@ fi
 if [ "${PREBUILT:-1}" = 1 ]; then
   pb=build-prebuilt
   mkdir -p "$pb"
-  if ! cmake -S . -B "$pb" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACNN_WITH_ONEDNN=OFF -DACNN_WITH_LLVM=OFF \
-      -DACNN_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DACNN_BUILD_BENCH=OFF > "$pb/configure.log" 2>&1; then
+  . scripts/device-options.sh
+  if ! cmake -S . -B "$pb" -G Ninja "${DEVICE_CMAKE_OPTIONS[@]}" > "$pb/configure.log" 2>&1; then
     tail -20 "$pb/configure.log"; exit 1
   fi
   grep -q "CUDA backend ON" "$pb/configure.log" || { echo "prepare-device: the prebuilt configuration has no CUDA backend" >&2; exit 1; }
