@@ -177,24 +177,33 @@ __global__ void bn_stats_final(const T* x, const float2* part, int64_t groups, i
 }
 
 // Stage 1 of the backward sums: per (row group, channel) the sums of dy and
-// dy * (x - mean).
-template <class T, int VEC>
+// dy * (x - mean). MASK: dy counts only where the forward's ReLU passed,
+// (x - mean) * (gamma / sqrt(var + eps)) + beta > 0, computed as the
+// generated normalization computes it.
+template <class T, int VEC, bool MASK>
 __global__ void __launch_bounds__(256) bn_backward_partial(const T* dy, const T* x, int64_t M, int64_t C, int64_t rows_per,
-                                                           int lanes, const float* mean, float2* part) {
+                                                           int lanes, const float* mean, const float* var, float eps,
+                                                           const float* gamma, const float* beta, float2* part) {
   const int lane = threadIdx.x % lanes, phase = threadIdx.x / lanes, phases = 256 / lanes;
   const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * lanes + lane) * VEC;
   const int64_t r0 = blockIdx.y * rows_per, r1 = min(M, r0 + rows_per);
-  float s[VEC], q[VEC], mu[VEC], g[VEC], v[VEC];
+  float s[VEC], q[VEC], mu[VEC], k[VEC], b[VEC], g[VEC], v[VEC];
 #pragma unroll
-  for (int j = 0; j < VEC; ++j) s[j] = q[j] = 0.f, mu[j] = c0 < C ? mean[c0 + j] : 0.f;
+  for (int j = 0; j < VEC; ++j) {
+    s[j] = q[j] = k[j] = b[j] = 0.f;
+    mu[j] = c0 < C ? mean[c0 + j] : 0.f;
+    if (MASK && c0 < C) k[j] = gamma[c0 + j] / sqrtf(var[c0 + j] + eps), b[j] = beta[c0 + j];
+  }
   if (c0 < C) {
     for (int64_t r = r0 + phase; r < r1; r += phases) {
       load_vec<T, VEC>(dy + r * C + c0, g);
       load_vec<T, VEC>(x + r * C + c0, v);
 #pragma unroll
       for (int j = 0; j < VEC; ++j) {
-        s[j] += g[j];
-        q[j] += g[j] * (v[j] - mu[j]);
+        const float d = v[j] - mu[j];
+        const float gj = !MASK || d * k[j] + b[j] > 0.f ? g[j] : 0.f;
+        s[j] += gj;
+        q[j] += gj * d;
       }
     }
   }
@@ -545,22 +554,30 @@ void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* 
 }
 
 void bn_backward_sums(DType t, const void* dy, const void* x, int64_t M, int64_t C, const float* mean, const float* var,
-                      float eps, float* dgamma, float* dbeta, void* ws, int sms, cudaStream_t s) {
+                      float eps, const float* relu_gamma, const float* relu_beta, float* dgamma, float* dbeta, void* ws,
+                      int sms, cudaStream_t s) {
   const int64_t groups = bn_groups(M, C, sms), rows = (M + groups - 1) / groups;
   float2* part = static_cast<float2*>(ws);
+  const bool mask = relu_gamma != nullptr;
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     constexpr int V = bn_vec<T>();
     const T *dyt = static_cast<const T*>(dy), *xt = static_cast<const T*>(x);
-    if (C % V == 0) {
-      const int lanes = bn_lanes(C / V);
-      ACNN_LAUNCH(dim3(cdiv(C / V, lanes), static_cast<unsigned int>(groups)), 256, s, bn_backward_partial<T, V>)(
-          dyt, xt, M, C, rows, lanes, mean, part);
-    } else {
-      const int lanes = bn_lanes(C);
-      ACNN_LAUNCH(dim3(cdiv(C, lanes), static_cast<unsigned int>(groups)), 256, s, bn_backward_partial<T, 1>)(
-          dyt, xt, M, C, rows, lanes, mean, part);
-    }
+    const bool vec = C % V == 0;
+    const int lanes = bn_lanes(vec ? C / V : C);
+    const dim3 grid(static_cast<unsigned int>(cdiv(vec ? C / V : C, lanes)), static_cast<unsigned int>(groups));
+    if (vec && mask)
+      ACNN_LAUNCH(grid, 256, s, bn_backward_partial<T, V, true>)(dyt, xt, M, C, rows, lanes, mean, var, eps, relu_gamma,
+                                                                 relu_beta, part);
+    else if (vec)
+      ACNN_LAUNCH(grid, 256, s, bn_backward_partial<T, V, false>)(dyt, xt, M, C, rows, lanes, mean, var, eps, relu_gamma,
+                                                                  relu_beta, part);
+    else if (mask)
+      ACNN_LAUNCH(grid, 256, s, bn_backward_partial<T, 1, true>)(dyt, xt, M, C, rows, lanes, mean, var, eps, relu_gamma,
+                                                                 relu_beta, part);
+    else
+      ACNN_LAUNCH(grid, 256, s, bn_backward_partial<T, 1, false>)(dyt, xt, M, C, rows, lanes, mean, var, eps, relu_gamma,
+                                                                  relu_beta, part);
   });
   ACNN_LAUNCH(cdiv(C, 32), dim3(32, 8), s, bn_backward_final)(part, groups, C, var, eps, dgamma, dbeta);
   launched("bn_backward_sums");

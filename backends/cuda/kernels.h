@@ -21,9 +21,13 @@ namespace acnn::cuda::kernels {
 size_t bn_workspace(int64_t M, int64_t C, int sms);
 // mean and biased variance per channel.
 void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* var, void* ws, int sms, cudaStream_t s);
-// dbeta = sum(dy), dgamma = sum(dy * (x - mean)) / sqrt(var + eps).
+// dbeta = sum(dy), dgamma = sum(dy * (x - mean)) / sqrt(var + eps). With
+// relu_gamma and relu_beta (the backward of relu(batch_norm(x))), dy counts
+// only where the forward's ReLU passed: (x - mean) * (relu_gamma /
+// sqrt(var + eps)) + relu_beta > 0.
 void bn_backward_sums(DType t, const void* dy, const void* x, int64_t M, int64_t C, const float* mean, const float* var,
-                      float eps, float* dgamma, float* dbeta, void* ws, int sms, cudaStream_t s);
+                      float eps, const float* relu_gamma, const float* relu_beta, float* dgamma, float* dbeta, void* ws,
+                      int sms, cudaStream_t s);
 
 // ---- reductions to f32
 enum class Reduce : int { Sum = 0, Mean = 1, Max = 2 };

@@ -115,6 +115,7 @@ FormatPlan assign_formats(const ir::Graph& g, Precision p) {
         for (size_t k = 1; k < n.outputs.size(); ++k) plain(n.outputs[k], DType::F32);
         break;
       case OpKind::BatchNormBackward:
+      case OpKind::BatchNormReluBackward:
         fp.preferred[n.outputs[0]] = canonical(fp.preferred[n.inputs[1]], g.type(n.outputs[0]).shape);
         plain(n.outputs[1], DType::F32);
         plain(n.outputs[2], DType::F32);

@@ -45,33 +45,40 @@ class BnStats final : public DevKernel {
   DType dt_;
 };
 
+// batch_norm_backward (dy, x, gamma, mean, var) and batch_norm_relu_backward
+// (dy, x, gamma, beta, mean, var): the channel sums; dx is elementwise.
 class BnBackwardSums final : public DevKernel {
  public:
   BnBackwardSums(KernelRequest& r) : dev_(r.dev) {
+    const ir::Node& n = r.g.node(r.unit.nodes[0]);
+    relu_ = n.op == OpKind::BatchNormReluBackward;
     const Shape& xs = r.g.type(r.unit.inputs[1]).shape;
     C_ = xs[1];
     M_ = numel(xs) / C_;
-    eps_ = static_cast<float>(r.g.node(r.unit.nodes[0]).attrs.f("eps", 1e-5));
+    eps_ = static_cast<float>(n.attrs.f("eps", 1e-5));
     dt_ = r.in[1].dtype;
     r.in[1] = Format{dt_, DevLayout::NHWC};
     r.in[0] = r.in[1];
-    r.in[3] = r.in[4] = f32_plain();
+    for (size_t k = 2; k < r.in.size(); ++k) r.in[k] = f32_plain();
     r.out = {r.out[0], f32_plain(), f32_plain()};
   }
   size_t workspace_bytes() const override { return kernels::bn_workspace(M_, C_, dev_.sms); }
   void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
     if (out[0].ptr) throw std::logic_error("batch_norm_backward: dx should have been lowered to elementwise ops");
-    kernels::bn_backward_sums(dt_, in[0].ptr, in[1].ptr, M_, C_, static_cast<const float*>(in[3].ptr),
-                              static_cast<const float*>(in[4].ptr), eps_, static_cast<float*>(out[1].ptr),
+    auto f32 = [&](size_t k) { return static_cast<const float*>(in[k].ptr); };
+    const size_t mean = relu_ ? 4 : 3;
+    kernels::bn_backward_sums(dt_, in[0].ptr, in[1].ptr, M_, C_, f32(mean), f32(mean + 1), eps_,
+                              relu_ ? f32(2) : nullptr, relu_ ? f32(3) : nullptr, static_cast<float*>(out[1].ptr),
                               static_cast<float*>(out[2].ptr), c.workspace, dev_.sms, c.stream);
   }
-  std::string describe() const override { return "cuda:bn_backward_sums"; }
+  std::string describe() const override { return relu_ ? "cuda:bn_relu_backward_sums" : "cuda:bn_backward_sums"; }
 
  private:
   Device& dev_;
   int64_t M_, C_;
   float eps_;
   DType dt_;
+  bool relu_ = false;
 };
 
 // ---------------------------------------------------------------- reductions
@@ -334,6 +341,7 @@ std::unique_ptr<DevKernel> make_kernel(KernelRequest& r) {
       if (rank_ok(n.inputs[0]) && half_or_float(r.in[0].dtype)) return std::make_unique<BnStats>(r);
       break;
     case OpKind::BatchNormBackward:
+    case OpKind::BatchNormReluBackward:
       if (rank_ok(n.inputs[1]) && half_or_float(r.in[1].dtype)) return std::make_unique<BnBackwardSums>(r);
       break;
     case OpKind::ReduceSum:

@@ -11,6 +11,12 @@
 //  - a convolution bias becomes an elementwise add (fused with what follows).
 //  - asymmetric convolution padding (cuDNN pads symmetrically) becomes an
 //    explicit zero pad (forward, weight gradient) or a crop (data gradient).
+//  - relu_backward -> batch_norm_backward, when the ReLU's input is that same
+//    batch norm of x (the training forward, or remat's recomputation with its
+//    statistics), becomes one batch_norm_relu_backward: its channel sums and
+//    its elementwise dx recompute the ReLU's mask from x, which they read
+//    anyway, so the masked gradient is never written and read back (three
+//    passes over the tensor per conv-bn-relu).
 //  - relu_backward(dy, s) reads relu(s) instead of s when that exists: the
 //    mask is the same, and s (e.g. the sum of a residual add) need not be
 //    kept for the backward pass.
@@ -62,10 +68,58 @@ std::vector<int64_t> extra_pads(const ops::ConvGeom& c, int64_t ph, int64_t pw) 
   return {0, 0, c.pt - ph, c.pl - pw, 0, 0, c.pb - ph, c.pr - pw};
 }
 
+// The beta of the batch norm whose output `s` is, when that batch norm is the
+// one `bwd` (a batch_norm_backward) differentiates: the same x, gamma, eps and
+// statistics (the training forward's, or remat's batch_norm_infer with them).
+ValueId same_batch_norm_beta(const ir::Graph& g, const std::vector<NodeId>& producer, ValueId s, const ir::Node& bwd) {
+  const NodeId pid = producer[s];
+  if (pid < 0) return ir::kNoValue;
+  const ir::Node& p = g.node(pid);
+  ValueId x = bwd.inputs[1], gamma = bwd.inputs[2], mean = bwd.inputs[3], var = bwd.inputs[4];
+  if (p.attrs.f("eps", 1e-5) != bwd.attrs.f("eps", 1e-5) || p.inputs[0] != x || p.inputs[1] != gamma) return ir::kNoValue;
+  if (p.op == OpKind::BatchNormTrain && p.outputs[0] == s && p.outputs[1] == mean && p.outputs[2] == var)
+    return p.inputs[2];
+  if ((p.op == OpKind::BatchNormInfer || p.op == OpKind::BatchNorm) && p.inputs[3] == mean && p.inputs[4] == var)
+    return p.inputs[2];
+  return ir::kNoValue;
+}
+
+// relu_backward(dy, s or relu(s)) -> batch_norm_backward, s that batch norm's
+// output, and nothing else reading the masked gradient: one
+// batch_norm_relu_backward(dy, x, gamma, beta, mean, var).
+int fold_relu_masks(ir::Graph& g) {
+  std::vector<NodeId> producer(g.num_values(), -1);
+  std::vector<int> readers(g.num_values(), 0);
+  for (NodeId id = 0; id < static_cast<NodeId>(g.num_nodes()); ++id) {
+    const ir::Node& n = g.node(id);
+    if (n.dead) continue;
+    for (ValueId v : n.inputs) ++readers[v];
+    for (ValueId v : n.outputs) producer[v] = id;
+  }
+  for (const auto& [name, v] : g.outputs) ++readers[v];
+  for (const ir::StateUpdate& u : g.updates) ++readers[u.value];
+  int folded = 0;
+  for (NodeId id = 0; id < static_cast<NodeId>(g.num_nodes()); ++id) {
+    if (g.node(id).dead || g.node(id).op != OpKind::BatchNormBackward) continue;
+    const NodeId rid = producer[g.node(id).inputs[0]];
+    if (rid < 0 || g.node(rid).op != OpKind::ReluBackward || readers[g.node(rid).outputs[0]] != 1) continue;
+    ValueId s = g.node(rid).inputs[1];
+    if (producer[s] >= 0 && g.node(producer[s]).op == OpKind::Relu) s = g.node(producer[s]).inputs[0];
+    const ValueId beta = same_batch_norm_beta(g, producer, s, g.node(id));
+    if (beta == ir::kNoValue) continue;
+    ir::Node& n = g.node(id);
+    n.op = OpKind::BatchNormReluBackward;
+    n.inputs = {g.node(rid).inputs[0], n.inputs[1], n.inputs[2], beta, n.inputs[3], n.inputs[4]};
+    g.node(rid).dead = true;
+    ++folded;
+  }
+  return folded;
+}
+
 }  // namespace
 
 int lower_for_device(ir::Graph& g) {
-  int changed = 0;
+  int changed = fold_relu_masks(g);
   ir::Builder b(g);
   const size_t count = g.num_nodes();
   // The nodes a rewrite emits run right after the node it rewrote (they read
@@ -94,18 +148,28 @@ int lower_for_device(ir::Graph& g) {
         ++changed;
         break;
       }
-      case OpKind::BatchNormBackward: {
-        // dx = gamma*rstd * (dy - dbeta/M - xhat*dgamma/M); the node keeps the sums.
-        ValueId dy = n.inputs[0], x = n.inputs[1], gamma = n.inputs[2], mean = n.inputs[3], var = n.inputs[4];
+      case OpKind::BatchNormBackward:
+      case OpKind::BatchNormReluBackward: {
+        // dx = gamma*rstd * (dz - dbeta/M - xhat*dgamma/M); the node keeps the sums.
+        // dz is dy, or relu_backward(dy, the forward's batch norm recomputed).
+        const bool relu = n.op == OpKind::BatchNormReluBackward;
+        ValueId dy = n.inputs[0], x = n.inputs[1], gamma = n.inputs[2];
+        ValueId mean = n.inputs[relu ? 4 : 3], var = n.inputs[relu ? 5 : 4];
         const Shape xs = b.shape(x);
         const size_t rank = xs.size();
         const double m = static_cast<double>(numel(xs) / xs[1]);
         ValueId sd = b.emit1(OpKind::Sqrt, {b.scale(per_channel(b, var, rank), 1.0, eps)});
         ValueId rstd = b.div(b.scalar(1.0, b.type(var).dtype), sd);
+        ValueId dz = dy;
+        if (relu) {  // the forward's (x - mean) * (gamma / sd) + beta, as bn_apply computes it
+          ValueId k = b.div(per_channel(b, gamma, rank), sd);
+          ValueId y = b.add(b.mul(b.sub(x, per_channel(b, mean, rank)), k), per_channel(b, n.inputs[3], rank));
+          dz = b.emit1(OpKind::ReluBackward, {dy, y});
+        }
         ValueId xhat = b.mul(b.sub(x, per_channel(b, mean, rank)), rstd);
         ValueId dgamma_m = b.scale(per_channel(b, n.outputs[1], rank), 1.0 / m);
         ValueId dbeta_m = b.scale(per_channel(b, n.outputs[2], rank), 1.0 / m);
-        ValueId inner = b.sub(b.sub(dy, dbeta_m), b.mul(xhat, dgamma_m));
+        ValueId inner = b.sub(b.sub(dz, dbeta_m), b.mul(xhat, dgamma_m));
         ValueId dx = b.mul(inner, b.mul(per_channel(b, gamma, rank), rstd));
         g.replace_uses(n.outputs[0], dx);
         ++changed;

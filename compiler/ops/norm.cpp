@@ -13,7 +13,12 @@
 // momentum is only read by the mode pass. BatchNormBackward is the standard
 // training-mode gradient: dbeta = sum(dy), dgamma = sum(dy*xhat),
 // dx = gamma/sqrt(var+eps)/M * (M*dy - dbeta - xhat*dgamma). Sums accumulate in
-// double.
+// double. BatchNormReluBackward (dy, x, gamma, beta, mean, var) is the backward
+// of relu(batch_norm_train(x)) from the ReLU output's gradient: dy counts where
+// xhat*gamma + beta > 0 (the forward's ReLU mask, recomputed from x), then as
+// BatchNormBackward. No front end emits it: the CUDA backend's rewrites form it
+// from relu_backward -> batch_norm_backward, so that the mask needs no memory
+// traffic of its own.
 //
 // Gradients: batch_norm_train -> batch_norm_backward, plus the direct terms
 // when the batch mean or variance outputs themselves receive a gradient.
@@ -63,6 +68,15 @@ std::string infer_BatchNormInfer(const std::vector<ValueType>& in, const Attrs&,
 std::string infer_BatchNormBackward(const std::vector<ValueType>& in, const Attrs&, std::vector<ValueType>& out) {
   if (!(in[0] == in[1])) return "batch_norm_backward: gradient and input types differ";
   std::string err = check_bn("batch_norm_backward", {in[1], in[2], in[3], in[4]}, 1, 3);
+  if (!err.empty()) return err;
+  ValueType c{in[0].dtype, {in[0].shape[1]}};
+  out = {in[0], c, c};
+  return "";
+}
+
+std::string infer_BatchNormReluBackward(const std::vector<ValueType>& in, const Attrs&, std::vector<ValueType>& out) {
+  if (!(in[0] == in[1])) return "batch_norm_relu_backward: gradient and input types differ";
+  std::string err = check_bn("batch_norm_relu_backward", {in[1], in[2], in[3], in[4], in[5]}, 1, 4);
   if (!err.empty()) return err;
   ValueType c{in[0].dtype, {in[0].shape[1]}};
   out = {in[0], c, c};
@@ -129,6 +143,7 @@ void grad_BatchNormTrain(GradContext& g) {
 
 // Second order through batch norm is not needed: no gradient.
 void grad_BatchNormBackward(GradContext&) {}
+void grad_BatchNormReluBackward(GradContext&) {}
 
 // ---------------------------------------------------------------- kernels
 
@@ -210,21 +225,34 @@ void ref_BatchNormTrain(const Node& n, In& in, Out& out, ExecContext&) {
   });
 }
 
-void ref_BatchNormBackward(const Node& n, In& in, Out& out, ExecContext&) {
-  BnDims d = bn_dims(in[1]->shape());
+namespace {
+
+// The training-mode batch-norm backward; with `beta`, dy counts only where
+// the forward's relu(xhat*gamma + beta) is positive (computed as bn_apply does).
+void bn_backward(const Node& n, const Tensor& dyt, const Tensor& xt, const Tensor& gammat, const Tensor* betat,
+                 const Tensor& meant, const Tensor& vart, Out& out) {
+  BnDims d = bn_dims(xt.shape());
   const double eps = n.attrs.f("eps", 1e-5), m = static_cast<double>(d.M());
-  dispatch_float(in[0]->dtype(), [&]<class T>() {
-    const T *dy = in[0]->data<T>(), *x = in[1]->data<T>(), *gamma = in[2]->data<T>();
-    const T *mean = in[3]->data<T>(), *var = in[4]->data<T>();
+  dispatch_float(dyt.dtype(), [&]<class T>() {
+    const T *dy = dyt.data<T>(), *x = xt.data<T>(), *gamma = gammat.data<T>(), *beta = betat ? betat->data<T>() : nullptr;
+    const T *mean = meant.data<T>(), *var = vart.data<T>();
     T *dx = out[0]->data<T>(), *dgamma = out[1]->data<T>(), *dbeta = out[2]->data<T>();
 #pragma omp parallel for schedule(static) if (d.N * d.C * d.S > 32768)
     for (int64_t c = 0; c < d.C; ++c) {
       const double mu = mean[c], rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+      const double k_fwd = static_cast<double>(gamma[c]) / std::sqrt(static_cast<double>(var[c]) + eps);
+      auto grad = [&](T g, T xv) -> double {
+        if (beta && !(static_cast<T>((xv - mu) * k_fwd + static_cast<double>(beta[c])) > T(0))) return 0.0;
+        return g;
+      };
       double sum_dy = 0, sum_dy_xhat = 0;
       for (int64_t b = 0; b < d.N; ++b) {
         const T* yr = dy + (b * d.C + c) * d.S;
         const T* xr = x + (b * d.C + c) * d.S;
-        for (int64_t i = 0; i < d.S; ++i) sum_dy += yr[i], sum_dy_xhat += yr[i] * (xr[i] - mu) * rstd;
+        for (int64_t i = 0; i < d.S; ++i) {
+          const double g = grad(yr[i], xr[i]);
+          sum_dy += g, sum_dy_xhat += g * (xr[i] - mu) * rstd;
+        }
       }
       dbeta[c] = static_cast<T>(sum_dy), dgamma[c] = static_cast<T>(sum_dy_xhat);
       const double k = gamma[c] * rstd / m;
@@ -233,10 +261,20 @@ void ref_BatchNormBackward(const Node& n, In& in, Out& out, ExecContext&) {
         const T* xr = x + (b * d.C + c) * d.S;
         T* r = dx + (b * d.C + c) * d.S;
         for (int64_t i = 0; i < d.S; ++i)
-          r[i] = static_cast<T>(k * (m * yr[i] - sum_dy - (xr[i] - mu) * rstd * sum_dy_xhat));
+          r[i] = static_cast<T>(k * (m * grad(yr[i], xr[i]) - sum_dy - (xr[i] - mu) * rstd * sum_dy_xhat));
       }
     }
   });
+}
+
+}  // namespace
+
+void ref_BatchNormBackward(const Node& n, In& in, Out& out, ExecContext&) {
+  bn_backward(n, *in[0], *in[1], *in[2], nullptr, *in[3], *in[4], out);
+}
+
+void ref_BatchNormReluBackward(const Node& n, In& in, Out& out, ExecContext&) {
+  bn_backward(n, *in[0], *in[1], *in[2], in[3], *in[4], *in[5], out);
 }
 
 }  // namespace acnn::ops

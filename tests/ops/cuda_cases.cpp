@@ -116,6 +116,14 @@ std::vector<OpCase> op_cases() {
                    return op(c, OpKind::BatchNormTrain, {c.in({8, ch, 6, 6}, -1, 3), c.in({ch}, 0.5, 1.5), c.in({ch})},
                              Attrs{{"eps", 1e-5}});
                  }});
+  // relu(batch_norm_train(x)): its backward becomes batch_norm_relu_backward
+  // (the mask recomputed from x), on the plain and the channel-vector paths.
+  for (int64_t ch : {6, 16})
+    v.push_back({"batch_norm_train + relu c" + std::to_string(ch), [=](Case& c) {
+                   auto bn = op(c, OpKind::BatchNormTrain, {c.in({4, ch, 5, 5}, -1, 3), c.in({ch}, -1.5, 1.5), c.in({ch})},
+                                Attrs{{"eps", 1e-5}});
+                   return op(c, OpKind::Relu, {bn[0]});
+                 }});
   v.push_back({"batch_norm_train 2d", [=](Case& c) {
                  return op(c, OpKind::BatchNormTrain, {c.in({8, 6}), c.in({6}, 0.5, 1.5), c.in({6})}, Attrs{{"eps", 1e-5}});
                }});

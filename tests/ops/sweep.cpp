@@ -194,6 +194,11 @@ std::vector<Variant> bn_variants(OpKind k) {
                      // dy, x, gamma, mean, var: the statistics need not be x's.
                      return op(c, k, {c.in(s), x, c.in({C}, 0.5, 1.5), c.in({C}, -0.5, 0.5), c.in({C}, 0.5, 1.5)}, a);
                    }
+                   if (k == OpKind::BatchNormReluBackward) {
+                     // dy, x, gamma, beta, mean, var: beta moves the ReLU's kink through the values.
+                     return op(c, k, {c.in(s), x, c.in({C}, -1.5, 1.5), c.in({C}, -0.5, 0.5), c.in({C}, -0.5, 0.5),
+                                      c.in({C}, 0.5, 1.5)}, a);
+                   }
                    Grad stats = k == OpKind::BatchNorm ? kNone : Grad::Check;
                    if (k == OpKind::BatchNorm) a.set("momentum", 0.9);
                    return op(c, k, {x, c.in({C}, 0.5, 1.5), c.in({C}), c.in({C}, -0.5, 0.5, stats), c.in({C}, 0.5, 1.5, stats)}, a);
@@ -316,6 +321,7 @@ const std::vector<Row>& rows() {
     t.push_back({OpKind::BatchNormTrain, nullptr, bn_variants(OpKind::BatchNormTrain)});
     t.push_back({OpKind::BatchNormInfer, nullptr, bn_variants(OpKind::BatchNormInfer)});
     t.push_back({OpKind::BatchNormBackward, kSecondOrder, bn_variants(OpKind::BatchNormBackward)});
+    t.push_back({OpKind::BatchNormReluBackward, kSecondOrder, bn_variants(OpKind::BatchNormReluBackward)});
     // ------------------------------------------------------------ softmax and losses
     t.push_back({OpKind::Softmax, nullptr, softmax_like(OpKind::Softmax, false, 0, 0)});
     t.push_back({OpKind::LogSoftmax, nullptr, softmax_like(OpKind::LogSoftmax, false, 0, 0)});

@@ -35,38 +35,55 @@ TEST_CASE("kernels on the host: batch-norm statistics for every storage type, ch
   });
 }
 
-TEST_CASE("kernels on the host: batch-norm backward sums", "[sim]") {
+TEST_CASE("kernels on the host: batch-norm backward sums, plain and behind the forward's ReLU", "[sim]") {
   each_storage_type([&]<class T>() {
-    for (int64_t C : {3, 16, 64, 520})
-      for (int64_t M : {5, 200}) {
-        Guarded<T> x(M * C), dy(M * C);
-        for (int64_t i = 0; i < M * C; ++i) x.set(i, 1.f + normal()), dy.set(i, 0.1f * normal());
-        Guarded<float> mean(C), var(C), dgamma(C), dbeta(C);
-        for (int64_t c = 0; c < C; ++c) mean.set(c, 1.f + 0.1f * normal()), var.set(c, 0.5f + 0.01f * c);
-        Guarded<unsigned char> ws(kn::bn_workspace(M, C, 132));
-        const float eps = 1e-5f;
-        kn::bn_backward_sums(dtype_of<T>(), dy.data(), x.data(), M, C, mean.data(), var.data(), eps, dgamma.data(),
-                             dbeta.data(), ws.data(), 132, nullptr);
-        std::vector<double> sg(C, 0), sb(C, 0), scale(C, 0);
-        for (int64_t i = 0; i < M * C; ++i) {
-          const int64_t c = i % C;
-          sb[c] += dy.at(i);
-          sg[c] += dy.at(i) * (x.at(i) - mean.at(c));
-          scale[c] += std::abs(dy.at(i) * (x.at(i) - mean.at(c))) + std::abs(dy.at(i));
+    for (bool relu : {false, true})
+      for (int64_t C : {3, 16, 64, 520})
+        for (int64_t M : {5, 200}) {
+          Guarded<T> x(M * C), dy(M * C);
+          for (int64_t i = 0; i < M * C; ++i) x.set(i, 1.f + normal()), dy.set(i, 0.1f * normal());
+          Guarded<float> mean(C), var(C), gamma(C), beta(C), dgamma(C), dbeta(C);
+          for (int64_t c = 0; c < C; ++c) {
+            mean.set(c, 1.f + 0.1f * normal()), var.set(c, 0.5f + 0.01f * c);
+            gamma.set(c, c % 3 == 0 ? -0.8f : 1.2f), beta.set(c, 0.3f * normal());
+          }
+          Guarded<unsigned char> ws(kn::bn_workspace(M, C, 132));
+          const float eps = 1e-5f;
+          const float* rg = relu ? gamma.data() : nullptr;
+          const float* rb = relu ? beta.data() : nullptr;
+          kn::bn_backward_sums(dtype_of<T>(), dy.data(), x.data(), M, C, mean.data(), var.data(), eps, rg, rb,
+                               dgamma.data(), dbeta.data(), ws.data(), 132, nullptr);
+          // The mask in float, as the kernel computes it (some elements pass,
+          // some do not).
+          auto passes = [&](int64_t i) {
+            const int64_t c = i % C;
+            const float d = x.at(i) - mean.at(c);
+            return !relu || d * (gamma.at(c) / std::sqrt(var.at(c) + eps)) + beta.at(c) > 0.f;
+          };
+          std::vector<double> sg(C, 0), sb(C, 0), scale(C, 0);
+          int64_t passed = 0;
+          for (int64_t i = 0; i < M * C; ++i) {
+            const int64_t c = i % C;
+            const double g = passes(i) ? dy.at(i) : 0.0;
+            passed += passes(i);
+            sb[c] += g;
+            sg[c] += g * (x.at(i) - mean.at(c));
+            scale[c] += std::abs(dy.at(i) * (x.at(i) - mean.at(c))) + std::abs(dy.at(i));
+          }
+          if (relu) CHECK((passed > 0 && passed < M * C));
+          std::ostringstream at;
+          at << " M=" << M << " C=" << C << (relu ? " relu" : "");
+          expect_close(label<T>("dbeta") + at.str(), C, [&](size_t c) { return dbeta.at(c); },
+                       [&](size_t c) { return sb[c]; }, 0, 1e-5);
+          expect_close(label<T>("dgamma") + at.str(), C, [&](size_t c) { return dgamma.at(c) / (scale[c] + 1e-3); },
+                       [&](size_t c) { return sg[c] / std::sqrt(var.at(c) + eps) / (scale[c] + 1e-3); }, 0, 1e-5);
+          // Either output may be absent (a batch norm without scale or shift).
+          Guarded<float> only(C);
+          kn::bn_backward_sums(dtype_of<T>(), dy.data(), x.data(), M, C, mean.data(), var.data(), eps, rg, rb, nullptr,
+                               only.data(), ws.data(), 132, nullptr);
+          expect_close(label<T>("dbeta alone") + at.str(), C, [&](size_t c) { return only.at(c); },
+                       [&](size_t c) { return dbeta.at(c); }, 0, 0);
         }
-        std::ostringstream at;
-        at << " M=" << M << " C=" << C;
-        expect_close(label<T>("dbeta") + at.str(), C, [&](size_t c) { return dbeta.at(c); }, [&](size_t c) { return sb[c]; },
-                     0, 1e-5);
-        expect_close(label<T>("dgamma") + at.str(), C, [&](size_t c) { return dgamma.at(c) / (scale[c] + 1e-3); },
-                     [&](size_t c) { return sg[c] / std::sqrt(var.at(c) + eps) / (scale[c] + 1e-3); }, 0, 1e-5);
-        // Either output may be absent (a batch norm without scale or shift).
-        Guarded<float> only(C);
-        kn::bn_backward_sums(dtype_of<T>(), dy.data(), x.data(), M, C, mean.data(), var.data(), eps, nullptr, only.data(),
-                             ws.data(), 132, nullptr);
-        expect_close(label<T>("dbeta alone") + at.str(), C, [&](size_t c) { return only.at(c); },
-                     [&](size_t c) { return dbeta.at(c); }, 0, 0);
-      }
   });
 }
 

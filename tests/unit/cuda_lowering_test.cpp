@@ -124,6 +124,19 @@ void check_lowered_training_step(const std::string& model) {
   DevicePlan d = plan_device(*g, Precision::FP32);
   CHECK(d.rewrites > 0);
   CHECK(ir::verify(*d.graph).empty());
+  // conv-bn-relu backward passes run as batch_norm_relu_backward, with no
+  // relu_backward left in front of a batch_norm_backward.
+  int folded = 0;
+  for (const ir::Node& n : d.graph->nodes()) {
+    folded += n.op == ir::OpKind::BatchNormReluBackward;
+    if (n.op != ir::OpKind::BatchNormBackward) continue;
+    for (const ir::Node& p : d.graph->nodes())
+      if (p.op == ir::OpKind::ReluBackward && p.outputs[0] == n.inputs[0]) {
+        INFO("a relu_backward feeds " << n.scope);
+        CHECK(d.graph->users()[p.outputs[0]].size() > 1);
+      }
+  }
+  CHECK(folded > 0);
   auto feeds = test::input_feeds(*g, 10, 7);
   ExecContext ctx;
   ctx.seed = 3;
