@@ -114,7 +114,9 @@ void Elaborator::Impl::declare(ModuleScope& scope, const ast::Decl& d) {
       std::set<std::string> seen;
       for (size_t i = 0; i < d.members.size(); ++i) {
         if (!seen.insert(d.members[i]).second)
-          report(EvalError{d.member_locs[i], "enum member `" + d.members[i] + "` is listed twice"}, nullptr);
+          report(EvalError{d.member_locs[i], "enum member `" + d.members[i] + "` is listed twice",
+                           "remove one of them, or rename it if a different member was meant"},
+                 nullptr);
         et->members.push_back(d.members[i]);
       }
       v->kind = ValueKind::EnumType;
@@ -129,7 +131,9 @@ void Elaborator::Impl::declare(ModuleScope& scope, const ast::Decl& d) {
       rt->loc = d.loc;
       std::set<std::string> seen;
       for (const auto& f : d.fields) {
-        if (!seen.insert(f.name).second) report(EvalError{f.loc, "field `" + f.name + "` is declared twice"}, nullptr);
+        if (!seen.insert(f.name).second)
+          report(EvalError{f.loc, "field `" + f.name + "` is declared twice", "give each field of a record its own name"},
+                 nullptr);
         rt->fields.push_back(RecordField{f.name, Type{}, f.default_value.get(), f.loc});
       }
       v->kind = ValueKind::RecordType;
@@ -141,7 +145,9 @@ void Elaborator::Impl::declare(ModuleScope& scope, const ast::Decl& d) {
       v->kind = d.is_network ? ValueKind::Network : ValueKind::Block;
       std::set<std::string> seen;
       for (const auto& p : d.params)
-        if (!seen.insert(p.name).second) report(EvalError{p.loc, "parameter `" + p.name + "` is declared twice"}, nullptr);
+        if (!seen.insert(p.name).second)
+          report(EvalError{p.loc, "parameter `" + p.name + "` is declared twice", "give each parameter its own name"},
+                 nullptr);
       break;
     }
     default: return;

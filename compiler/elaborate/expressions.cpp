@@ -410,7 +410,6 @@ namespace acnn::elab {
 // arguments replaced (record arguments merge deeply), checked like a call.
 ValuePtr Elaborator::Impl::rebind_network(const Value& net, const std::vector<std::pair<std::string, ValuePtr>>& over,
                                           const std::vector<SourceLoc>& locs, SourceLoc loc) {
-  const ast::Decl& decl = *net.decl;
   std::map<std::string, ValuePtr> args;
   if (net.b) {
     for (const auto& [n, v] : net.fields) args[n] = v;
