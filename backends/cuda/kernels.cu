@@ -148,18 +148,22 @@ __global__ void __launch_bounds__(256) bn_stats_partial(const T* x, int64_t M, i
 }
 
 // Stage 2 (shared by both sums): per channel, the groups' float2 partials
-// summed in double by 8 row phases of 32 channels.
+// summed in double by kSumPhases row phases of 32 channels (blocks of
+// 32 x kSumPhases threads). Up to 1024 groups: many phases keep enough loads
+// in flight where C is small and the grid has few blocks (C = 64: two).
+constexpr int kSumPhases = 32;
+
 __device__ __forceinline__ bool sum_groups(const float2* part, int64_t groups, int64_t C, double* s, double* q) {
-  __shared__ double sh[8][32][2];
+  __shared__ double sh[kSumPhases][32][2];
   const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
   double a = 0, b = 0;
   if (c < C)
-    for (int64_t g = threadIdx.y; g < groups; g += 8) a += part[g * C + c].x, b += part[g * C + c].y;
+    for (int64_t g = threadIdx.y; g < groups; g += kSumPhases) a += part[g * C + c].x, b += part[g * C + c].y;
   sh[threadIdx.y][threadIdx.x][0] = a;
   sh[threadIdx.y][threadIdx.x][1] = b;
   __syncthreads();
   if (threadIdx.y != 0 || c >= C) return false;
-  for (int y = 1; y < 8; ++y) a += sh[y][threadIdx.x][0], b += sh[y][threadIdx.x][1];
+  for (int y = 1; y < kSumPhases; ++y) a += sh[y][threadIdx.x][0], b += sh[y][threadIdx.x][1];
   *s = a;
   *q = b;
   return true;
@@ -548,7 +552,7 @@ void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* 
       const int lanes = bn_lanes(C);
       ACNN_LAUNCH(dim3(cdiv(C, lanes), gy), 256, s, bn_stats_partial<T, 1>)(xt, M, C, rows, lanes, part);
     }
-    ACNN_LAUNCH(cdiv(C, 32), dim3(32, 8), s, bn_stats_final<T>)(xt, part, groups, M, C, mean, var);
+    ACNN_LAUNCH(cdiv(C, 32), dim3(32, kSumPhases), s, bn_stats_final<T>)(xt, part, groups, M, C, mean, var);
   });
   launched("bn_stats");
 }
@@ -579,7 +583,7 @@ void bn_backward_sums(DType t, const void* dy, const void* x, int64_t M, int64_t
       ACNN_LAUNCH(grid, 256, s, bn_backward_partial<T, 1, false>)(dyt, xt, M, C, rows, lanes, mean, var, eps, relu_gamma,
                                                                   relu_beta, part);
   });
-  ACNN_LAUNCH(cdiv(C, 32), dim3(32, 8), s, bn_backward_final)(part, groups, C, var, eps, dgamma, dbeta);
+  ACNN_LAUNCH(cdiv(C, 32), dim3(32, kSumPhases), s, bn_backward_final)(part, groups, C, var, eps, dgamma, dbeta);
   launched("bn_backward_sums");
 }
 
