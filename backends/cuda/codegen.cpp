@@ -353,8 +353,10 @@ int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const st
 
 // The vectorized form of gen_region (region_lanes() > 1): a grid-stride loop
 // over vectors of V elements; full-size operands are 16-byte loads and
-// stores, other inputs are read at the first lane's coordinates plus the
-// lane times their stride along the innermost axis (0: one value for all).
+// stores, as are inputs contiguous along the innermost axis (per-channel
+// vectors in NHWC); other inputs are read at the first lane's coordinates
+// plus the lane times their stride along the innermost axis (0: one value
+// for all).
 GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout sl, int lanes, const std::vector<Format>& in,
                             const std::vector<Format>& out, const ScalarIndex& sc, const std::string& name,
                             bool skip_on_overflow) {
@@ -402,6 +404,15 @@ GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout s
     const std::string at = offset_in_space(s, in[k].layout, space);
     if (stride == 0) {
       pre << "      const float a" << K << " = " << load(in[k].dtype, "in" + K, at) << ";\n";
+    } else if (stride == 1 && lanes * dtype_size(in[k].dtype) % 16 == 0) {
+      // Contiguous across the lanes (a per-channel vector in NHWC): one or two
+      // 16-byte loads per thread. Its inner extent is the space's, so the
+      // first lane's offset is a multiple of the lanes; scalar loads 32 bytes
+      // apart would make a warp touch 8 cache lines per instruction.
+      const std::string vt = "acnn_vec<" + ct + ", " + std::to_string(lanes) + ">";
+      pre << "      const " << vt << " v" << K << " = *reinterpret_cast<const " << vt << "*>(in" << K << " + " << at
+          << ");\n";
+      lane << "        const float a" << K << " = " << load(in[k].dtype, "v" + K + ".e", "l") << ";\n";
     } else {
       pre << "      const " << T << " o" << K << " = " << at << ";\n";
       lane << "        const float a" << K << " = "

@@ -479,3 +479,15 @@ TEST_CASE("CUDA disk cache: choices persist across runs; damaged lines are skipp
 }
 
 #endif  // ACNN_HAVE_CUDA
+
+TEST_CASE("CUDA codegen: vectorized regions read per-channel operands as 16-byte vectors, not lane by lane", "[unit]") {
+  // Per-lane loads of an operand contiguous across the lanes (a channel
+  // vector in NHWC) are 32 bytes apart: each warp-wide load touches 8 cache
+  // lines, which makes the normalization and dx kernels L1-bound.
+  auto g = test::model_train_graph("resnet50.acnn", 2);
+  DevicePlan d = plan_device(*g, Precision::BF16);
+  int kernels = 0;
+  const std::string src = program_of(d, &kernels);
+  CHECK(src.find(" + l]") == std::string::npos);
+  CHECK(src.find("acnn_vec<float, 8>*>(in") != std::string::npos);
+}
