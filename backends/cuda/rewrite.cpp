@@ -21,6 +21,8 @@
 //    mask is the same, and s (e.g. the sum of a residual add) need not be
 //    kept for the backward pass.
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "backends/cuda/lowering.h"
 #include "compiler/ir/builder.h"
@@ -42,17 +44,35 @@ ValueId per_channel(ir::Builder& b, ValueId v, size_t rank) {
   return b.reshape(v, s);
 }
 
-// gamma / sqrt(var + eps), broadcastable against x.
-ValueId bn_scale(ir::Builder& b, ValueId gamma, ValueId var, double eps, size_t rank) {
-  ValueId sd = b.emit1(OpKind::Sqrt, {b.scale(per_channel(b, var, rank), 1.0, eps)});
-  return b.div(per_channel(b, gamma, rank), sd);
-}
+// The per-channel factors of a batch norm, broadcastable against x:
+// scale = gamma / sqrt(var + eps) and rstd = 1 / sqrt(var + eps). Made once
+// per (gamma, var, eps, rank), where first asked for (after the training
+// forward), and shared by the forward, remat's recomputation and the backward
+// (each made its own before: one small kernel per use).
+class BnFactors {
+ public:
+  struct Values {
+    ValueId scale, rstd;
+  };
+  Values get(ir::Builder& b, ValueId gamma, ValueId var, double eps, size_t rank) {
+    auto key = std::make_tuple(gamma, var, eps, rank);
+    auto it = made_.find(key);
+    if (it != made_.end()) return it->second;
+    ValueId sd = b.emit1(OpKind::Sqrt, {b.scale(per_channel(b, var, rank), 1.0, eps)});
+    Values v{b.div(per_channel(b, gamma, rank), sd), b.div(b.scalar(1.0, b.type(var).dtype), sd)};
+    return made_.emplace(key, v).first->second;
+  }
 
-// (x - mean) * gamma / sqrt(var + eps) + beta.
-ValueId bn_apply(ir::Builder& b, ValueId x, ValueId gamma, ValueId beta, ValueId mean, ValueId var, double eps) {
+ private:
+  std::map<std::tuple<ValueId, ValueId, double, size_t>, Values> made_;
+};
+
+// (x - mean) * scale + beta: batch norm with the factors of `f`.
+ValueId bn_apply(ir::Builder& b, BnFactors& f, ValueId x, ValueId gamma, ValueId beta, ValueId mean, ValueId var,
+                 double eps) {
   size_t rank = b.shape(x).size();
   ValueId centered = b.sub(x, per_channel(b, mean, rank));
-  return b.add(b.mul(centered, bn_scale(b, gamma, var, eps, rank)), per_channel(b, beta, rank));
+  return b.add(b.mul(centered, f.get(b, gamma, var, eps, rank).scale), per_channel(b, beta, rank));
 }
 
 bool symmetric(const ops::ConvGeom& c) { return c.pt == c.pb && c.pl == c.pr; }
@@ -121,6 +141,7 @@ int fold_relu_masks(ir::Graph& g) {
 int lower_for_device(ir::Graph& g) {
   int changed = fold_relu_masks(g);
   ir::Builder b(g);
+  BnFactors factors;
   const size_t count = g.num_nodes();
   // The nodes a rewrite emits run right after the node it rewrote (they read
   // only its operands and results).
@@ -135,7 +156,7 @@ int lower_for_device(ir::Graph& g) {
     switch (n.op) {
       case OpKind::BatchNorm:
       case OpKind::BatchNormInfer: {
-        ValueId y = bn_apply(b, n.inputs[0], n.inputs[1], n.inputs[2], n.inputs[3], n.inputs[4], eps);
+        ValueId y = bn_apply(b, factors, n.inputs[0], n.inputs[1], n.inputs[2], n.inputs[3], n.inputs[4], eps);
         g.replace_uses(n.outputs[0], y);
         g.node(id).dead = true;
         ++changed;
@@ -143,14 +164,14 @@ int lower_for_device(ir::Graph& g) {
       }
       case OpKind::BatchNormTrain: {
         // The node stays for its statistics (its y is left unused).
-        ValueId y = bn_apply(b, n.inputs[0], n.inputs[1], n.inputs[2], n.outputs[1], n.outputs[2], eps);
+        ValueId y = bn_apply(b, factors, n.inputs[0], n.inputs[1], n.inputs[2], n.outputs[1], n.outputs[2], eps);
         g.replace_uses(n.outputs[0], y);
         ++changed;
         break;
       }
       case OpKind::BatchNormBackward:
       case OpKind::BatchNormReluBackward: {
-        // dx = gamma*rstd * (dz - dbeta/M - xhat*dgamma/M); the node keeps the sums.
+        // dx = scale * (dz - dbeta/M - xhat*dgamma/M); the node keeps the sums.
         // dz is dy, or relu_backward(dy, the forward's batch norm recomputed).
         const bool relu = n.op == OpKind::BatchNormReluBackward;
         ValueId dy = n.inputs[0], x = n.inputs[1], gamma = n.inputs[2];
@@ -158,19 +179,14 @@ int lower_for_device(ir::Graph& g) {
         const Shape xs = b.shape(x);
         const size_t rank = xs.size();
         const double m = static_cast<double>(numel(xs) / xs[1]);
-        ValueId sd = b.emit1(OpKind::Sqrt, {b.scale(per_channel(b, var, rank), 1.0, eps)});
-        ValueId rstd = b.div(b.scalar(1.0, b.type(var).dtype), sd);
+        const BnFactors::Values f = factors.get(b, gamma, var, eps, rank);
         ValueId dz = dy;
-        if (relu) {  // the forward's (x - mean) * (gamma / sd) + beta, as bn_apply computes it
-          ValueId k = b.div(per_channel(b, gamma, rank), sd);
-          ValueId y = b.add(b.mul(b.sub(x, per_channel(b, mean, rank)), k), per_channel(b, n.inputs[3], rank));
-          dz = b.emit1(OpKind::ReluBackward, {dy, y});
-        }
-        ValueId xhat = b.mul(b.sub(x, per_channel(b, mean, rank)), rstd);
+        if (relu) dz = b.emit1(OpKind::ReluBackward, {dy, bn_apply(b, factors, x, gamma, n.inputs[3], mean, var, eps)});
+        ValueId xhat = b.mul(b.sub(x, per_channel(b, mean, rank)), f.rstd);
         ValueId dgamma_m = b.scale(per_channel(b, n.outputs[1], rank), 1.0 / m);
         ValueId dbeta_m = b.scale(per_channel(b, n.outputs[2], rank), 1.0 / m);
         ValueId inner = b.sub(b.sub(dz, dbeta_m), b.mul(xhat, dgamma_m));
-        ValueId dx = b.mul(inner, b.mul(per_channel(b, gamma, rank), rstd));
+        ValueId dx = b.mul(inner, f.scale);
         g.replace_uses(n.outputs[0], dx);
         ++changed;
         break;
