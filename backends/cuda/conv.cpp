@@ -9,7 +9,13 @@
 // choice, with the math type the search reported, is cached per process and
 // on disk (cache_dir("cudnn"), per GPU and cuDNN version). NHWC is tried first, NCHW when
 // cuDNN has no NHWC algorithm for a problem. Padding is symmetric here:
-// lower_for_device() made asymmetric padding explicit.
+// lower_for_device() made asymmetric padding explicit. A forward convolution
+// with an epilogue (fused_conv(): relu(y + bias (+ z))) runs as cuDNN's fused
+// convolution + bias + activation with the chosen algorithm; the first
+// launch (eager, before any graph capture) tries the bias in fp32, then in
+// the data type (cuDNN documents a bias of y's type; rounding it to bf16 costs
+// up to 0.4% of the bias), and when cuDNN refuses both, runs the convolution
+// and a kernel of its own for the epilogue (ACNN_CUDNN_FUSED=0: always that).
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +25,7 @@
 #include <sstream>
 
 #include "backends/cuda/disk_cache.h"
+#include "backends/cuda/kernels.h"
 #include "backends/cuda/ops.h"
 #include "compiler/ir/op.h"
 #include "compiler/ops/common.h"
@@ -177,12 +184,31 @@ class ConvKernel final : public DevKernel {
     const Format f{t, layout_};
     for (Format& in : r.in) in = f;
     r.out[0] = f;
+    if (dir_ == Dir::Fwd && r.unit.nodes.size() > 1) {  // fused_conv(): bias [1, K, 1, 1] in f32, then z
+      epilogue_ = true;
+      has_z_ = r.unit.inputs.size() == 4;
+      channels_ = ys[1];
+      inner_ = layout_ == DevLayout::NHWC ? 1 : ys[2] * ys[3];
+      numel_ = numel(ys);
+      r.in[2] = Format{DType::F32, DevLayout::Plain};
+      const char* e = std::getenv("ACNN_CUDNN_FUSED");
+      if (e && std::string(e) == "0") mode_ = Mode::Separate;
+      ACNN_CUDA(cudnnCreateActivationDescriptor(&act_));
+      ACNN_CUDA(cudnnSetActivationDescriptor(act_, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+      ACNN_CUDA(cudnnCreateTensorDescriptor(&bias_t_));
+      ACNN_CUDA(cudnnSetTensor4dDescriptor(bias_t_, CUDNN_TENSOR_NCHW, cudnn_type(t), 1, i(channels_), 1, 1));
+      ACNN_CUDA(cudnnCreateTensorDescriptor(&bias_f_));
+      ACNN_CUDA(cudnnSetTensor4dDescriptor(bias_f_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, i(channels_), 1, 1));
+    }
     label_ = (dir_ == Dir::Fwd ? "cudnn:conv fwd" : dir_ == Dir::BwdData ? "cudnn:conv bwd-data" : "cudnn:conv bwd-filter") +
              std::string(" algo ") + std::to_string(choice_.algo) + " " + dtype_name(t) +
              (layout_ == DevLayout::NHWC ? " nhwc" : " nchw");
   }
 
   ~ConvKernel() override {
+    if (act_) cudnnDestroyActivationDescriptor(act_);
+    if (bias_t_) cudnnDestroyTensorDescriptor(bias_t_);
+    if (bias_f_) cudnnDestroyTensorDescriptor(bias_f_);
     cudnnDestroyConvolutionDescriptor(conv_);
     cudnnDestroyFilterDescriptor(w_);
     cudnnDestroyTensorDescriptor(y_);
@@ -190,10 +216,14 @@ class ConvKernel final : public DevKernel {
   }
 
   size_t workspace_bytes() const override { return choice_.workspace; }
+  // The bias in the data type (for the second fused mode cuDNN is asked for).
+  size_t state_bytes() const override { return epilogue_ ? static_cast<size_t>(channels_) * dtype_size(dt_) : 0; }
+  void bind_state(void* p) override { bias_state_ = p; }
 
   void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
     const float one = 1.0f, zero = 0.0f;
     cudnnHandle_t h = dev_.cudnn;
+    if (epilogue_) return launch_fused(in, out, c);
     switch (dir_) {
       case Dir::Fwd:
         ACNN_CUDA(cudnnConvolutionForward(h, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
@@ -213,9 +243,50 @@ class ConvKernel final : public DevKernel {
     }
   }
 
-  std::string describe() const override { return label_; }
+  std::string describe() const override {
+    if (!epilogue_) return label_;
+    const char* how = mode_ == Mode::FusedT ? "cudnn fused, bias in data type" : mode_ == Mode::FusedF32 ? "cudnn fused, fp32 bias"
+                      : mode_ == Mode::Separate ? "separate epilogue kernel" : "fused if cuDNN can";
+    return label_ + " + bias" + (has_z_ ? " + z" : "") + " + relu (" + how + ")";
+  }
 
  private:
+  enum class Mode { Untried, FusedT, FusedF32, Separate };
+
+  // relu(conv(x, w) + bias (+ z)): the mode that worked on the first launch.
+  void launch_fused(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) {
+    const float one = 1.0f, zero = 0.0f, alpha2 = has_z_ ? 1.0f : 0.0f;
+    const void* bias = in[2].ptr;
+    const void* z = has_z_ ? in[3].ptr : out[0].ptr;  // not read when alpha2 is 0
+    auto fused = [&](cudnnTensorDescriptor_t bd, const void* b) {
+      return cudnnConvolutionBiasActivationForward(dev_.cudnn, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
+                                                   static_cast<cudnnConvolutionFwdAlgo_t>(choice_.algo), c.workspace,
+                                                   choice_.workspace, &alpha2, y_, z, bd, b, act_, y_, out[0].ptr);
+    };
+    const Mode tried = mode_;
+    if (mode_ == Mode::Untried || mode_ == Mode::FusedF32) {
+      const cudnnStatus_t st = fused(bias_f_, bias);
+      if (st == CUDNN_STATUS_SUCCESS) {
+        mode_ = Mode::FusedF32;
+        return;
+      }
+      if (tried == Mode::FusedF32) check(st, "cudnnConvolutionBiasActivationForward");
+      mode_ = Mode::FusedT;
+    }
+    if (mode_ == Mode::FusedT) {
+      kernels::from_f32(dt_, static_cast<const float*>(bias), bias_state_, channels_, c.stream);
+      const cudnnStatus_t st = fused(bias_t_, bias_state_);
+      if (st == CUDNN_STATUS_SUCCESS) return;
+      if (tried == Mode::FusedT) check(st, "cudnnConvolutionBiasActivationForward");
+      mode_ = Mode::Separate;
+    }
+    ACNN_CUDA(cudnnConvolutionForward(dev_.cudnn, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
+                                      static_cast<cudnnConvolutionFwdAlgo_t>(choice_.algo), c.workspace,
+                                      choice_.workspace, &zero, y_, out[0].ptr));
+    kernels::conv_epilogue(dt_, out[0].ptr, static_cast<const float*>(bias), has_z_ ? in[3].ptr : nullptr, numel_,
+                           channels_, inner_, c.stream);
+  }
+
   // Measures (or asks the heuristics for) the fastest algorithm that fits.
   Choice choose() {
     const size_t limit = workspace_limit();
@@ -277,6 +348,13 @@ class ConvKernel final : public DevKernel {
   cudnnConvolutionDescriptor_t conv_ = nullptr;
   Choice choice_;
   std::string label_;
+  // The epilogue of a fused_conv() unit.
+  bool epilogue_ = false, has_z_ = false;
+  int64_t channels_ = 0, inner_ = 1, numel_ = 0;
+  Mode mode_ = Mode::Untried;
+  cudnnActivationDescriptor_t act_ = nullptr;
+  cudnnTensorDescriptor_t bias_t_ = nullptr, bias_f_ = nullptr;
+  void* bias_state_ = nullptr;
 };
 
 }  // namespace

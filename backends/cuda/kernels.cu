@@ -531,6 +531,24 @@ __global__ void loss_scale_kernel(AcnnStatus* st) {
 
 }  // namespace
 
+// ---------------------------------------------------------------- conv epilogue
+
+// y = relu(y + bias[c] (+ z)), c = (i / inner) % C: a convolution's fused
+// epilogue when cuDNN does not run it.
+template <class T>
+__global__ void conv_epilogue_kernel(T* y, const float* bias, const T* z, int64_t n, int64_t C, int64_t inner) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    float v = ld(y, i) + bias[(i / inner) % C];
+    if (z) v += ld(z, i);
+    st(y, i, v > 0.f ? v : 0.f);
+  }
+}
+
+template <class T>
+__global__ void from_f32_kernel(const float* x, T* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) st(y, i, x[i]);
+}
+
 // ---------------------------------------------------------------- launchers
 
 size_t bn_workspace(int64_t M, int64_t C, int sms) {
@@ -697,6 +715,24 @@ void avg_pool_backward(DType t, const void* dy, void* dx, const PoolGeom& g, cud
                                                                                     static_cast<T*>(dx), g);
   });
   launched("avg_pool_backward");
+}
+
+void conv_epilogue(DType t, void* y, const float* bias, const void* z, int64_t n, int64_t C, int64_t inner,
+                   cudaStream_t s) {
+  by_type(t, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    ACNN_LAUNCH(pool_blocks(n), 256, s, conv_epilogue_kernel<T>)(static_cast<T*>(y), bias, static_cast<const T*>(z), n,
+                                                                 C, inner);
+  });
+  launched("conv_epilogue");
+}
+
+void from_f32(DType t, const float* x, void* y, int64_t n, cudaStream_t s) {
+  by_type(t, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    ACNN_LAUNCH(pool_blocks(n), 256, s, from_f32_kernel<T>)(x, static_cast<T*>(y), n);
+  });
+  launched("from_f32");
 }
 
 void nonfinite_check(const AcnnItem* items, const AcnnChunk* chunks, int64_t nchunks, AcnnStatus* status, cudaStream_t s) {

@@ -1,9 +1,9 @@
 // Hand-written CUDA kernels (kernels.cu), compiled ahead of time by nvcc:
 // batch-norm statistics and backward sums, reductions, the softmax family and
-// cross entropy, pooling, and the fp16 loss-scaling steps. Each launcher
-// enqueues on the given stream, reads and writes storage types f32/f16/bf16
-// as DType says and accumulates in fp32 (statistics combine in fp64). The
-// semantics are those of the reference kernels in compiler/ops/.
+// cross entropy, pooling, a convolution's epilogue, and the fp16 loss-scaling
+// steps. Each launcher enqueues on the given stream, reads and writes storage
+// types f32/f16/bf16 as DType says and accumulates in fp32 (statistics combine
+// in fp64). The semantics are those of the reference kernels in compiler/ops/.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -63,6 +63,14 @@ void max_pool_backward(DType t, const void* dy, const void* x, const int8_t* arg
                        cudaStream_t s);
 void avg_pool(DType t, const void* x, void* y, const PoolGeom& g, cudaStream_t s);
 void avg_pool_backward(DType t, const void* dy, void* dx, const PoolGeom& g, cudaStream_t s);
+
+// ---- a convolution's epilogue, for when cuDNN cannot fuse it
+// y = relu(y + bias[c] (+ z)) over n elements of y's type t (z: same type,
+// optional), with channel c = (i / inner) % C (inner: 1 for NHWC, H*W for NCHW).
+void conv_epilogue(DType t, void* y, const float* bias, const void* z, int64_t n, int64_t C, int64_t inner,
+                   cudaStream_t s);
+// y[i] = x[i] rounded to t (a bias in the convolution's element type).
+void from_f32(DType t, const float* x, void* y, int64_t n, cudaStream_t s);
 
 // ---- fp16 loss scaling
 // Sets status->overflow when some element of the listed tensors is not

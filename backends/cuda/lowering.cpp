@@ -471,6 +471,104 @@ struct Former {
 
 }  // namespace
 
+namespace {
+
+// unit_of_node and producer_unit from the units.
+void index_units(const ir::Graph& g, UnitPlan& plan) {
+  plan.unit_of_node.assign(g.num_nodes(), -1);
+  plan.producer_unit.assign(g.num_values(), -1);
+  for (int idx = 0; idx < static_cast<int>(plan.units.size()); ++idx) {
+    const Unit& u = plan.units[idx];
+    auto mark = [&](const Unit& m) {
+      for (NodeId n : m.nodes) plan.unit_of_node[n] = idx;
+      for (NodeId n : m.input_view)  // a view belongs to (one of) the regions reading through it
+        if (n >= 0) plan.unit_of_node[n] = idx;
+      for (ValueId v : m.outputs) plan.producer_unit[v] = idx;
+    };
+    if (u.kind == UnitKind::UpdateGroup)
+      for (const Unit& m : u.members) mark(m);
+    else
+      mark(u);
+  }
+}
+
+// Whether region R computes relu(a sum of its inputs, each once) as adds and
+// one final relu, and nothing else.
+bool relu_of_sum(const ir::Graph& g, const Unit& R) {
+  if (R.kind != UnitKind::Region || !R.inlined.empty() || !R.input_view.empty() || R.outputs.size() != 1) return false;
+  std::map<ValueId, int> uses;
+  const ir::Node& last = g.node(R.nodes.back());
+  if (last.op != OpKind::Relu || last.outputs[0] != R.outputs[0]) return false;
+  for (NodeId id : R.nodes) {
+    const ir::Node& n = g.node(id);
+    if (id != R.nodes.back() && (n.op != OpKind::Add || n.inputs[0] == n.inputs[1])) return false;
+    for (ValueId v : n.inputs) ++uses[v];
+  }
+  for (NodeId id : R.nodes)
+    if (id != R.nodes.back() && uses[g.node(id).outputs[0]] != 1) return false;
+  for (ValueId v : R.inputs)
+    if (uses[v] != 1) return false;
+  return true;
+}
+
+}  // namespace
+
+bool fused_conv(const ir::Graph& g, const Unit& u) {
+  return u.kind == UnitKind::Node && u.nodes.size() > 1 && g.node(u.nodes[0]).op == OpKind::Conv2d;
+}
+
+// A convolution y whose only reader is a region relu(y + bias (+ z)), bias
+// per output channel and z of y's shape, takes that region in as its
+// epilogue (see fused_conv()).
+static void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
+  std::vector<int> readers(g.num_values(), 0);
+  for (const Unit& u : plan.units)
+    for (ValueId v : unit_inputs(u)) ++readers[v];
+  for (const auto& [name, v] : g.outputs) ++readers[v];
+  for (const ir::StateUpdate& u : g.updates) ++readers[u.value], ++readers[u.target];
+  std::vector<bool> gone(plan.units.size(), false);
+  for (Unit& R : plan.units) {
+    if (!relu_of_sum(g, R) || R.space.size() != 4) continue;
+    const int64_t C = R.space[1];
+    ValueId y = ir::kNoValue, z = ir::kNoValue, bias = ir::kNoValue;
+    int conv = -1, full = 0, per_channel = 0;
+    for (ValueId v : R.inputs) {
+      const Shape& s = g.type(v).shape;
+      if (s == R.space) {
+        ++full;
+        const int p = plan.producer_unit[v];
+        if (conv < 0 && p >= 0 && plan.units[p].kind == UnitKind::Node && plan.units[p].nodes.size() == 1 &&
+            g.node(plan.units[p].nodes[0]).op == OpKind::Conv2d && readers[v] == 1) {
+          conv = p, y = v;
+        } else {
+          z = v;
+        }
+      } else if (s == Shape{1, C, 1, 1}) {
+        ++per_channel, bias = v;
+      } else {
+        full = 99;
+      }
+    }
+    if (conv < 0 || full > 2 || per_channel != 1 || !is_float(g.type(y).dtype)) continue;
+    // The fused unit runs where the region did: after z and the convolution's
+    // operands, which the convolution alone may have preceded.
+    Unit f;
+    f.kind = UnitKind::Node;
+    const NodeId cid = plan.units[conv].nodes[0];
+    f.nodes = {cid};
+    f.nodes.insert(f.nodes.end(), R.nodes.begin(), R.nodes.end());
+    f.inputs = {g.node(cid).inputs[0], g.node(cid).inputs[1], bias};
+    if (z != ir::kNoValue) f.inputs.push_back(z);
+    f.outputs = R.outputs;
+    R = std::move(f);
+    gone[conv] = true;
+  }
+  std::vector<Unit> kept;
+  for (size_t i = 0; i < plan.units.size(); ++i)
+    if (!gone[i]) kept.push_back(std::move(plan.units[i]));
+  plan.units = std::move(kept);
+}
+
 UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const UnitOptions& o,
                     std::string (*key_of)(const ir::Graph&, const Unit&, const FormatPlan&), const FormatPlan& formats) {
   Former f(g, need, o);
@@ -565,22 +663,11 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const Uni
   // a region's last node; the group (made later) runs after it.
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return seq[a].first < seq[b].first; });
   UnitPlan plan;
-  plan.unit_of_node.assign(g.num_nodes(), -1);
-  plan.producer_unit.assign(g.num_values(), -1);
-  for (size_t i : order) {
-    int idx = static_cast<int>(plan.units.size());
-    plan.units.push_back(std::move(seq[i].second));
-    const Unit& u = plan.units.back();
-    auto mark = [&](const Unit& m) {
-      for (NodeId n : m.nodes) plan.unit_of_node[n] = idx;
-      for (NodeId n : m.input_view)  // a view belongs to (one of) the regions reading through it
-        if (n >= 0) plan.unit_of_node[n] = idx;
-      for (ValueId v : m.outputs) plan.producer_unit[v] = idx;
-    };
-    if (u.kind == UnitKind::UpdateGroup)
-      for (const Unit& m : u.members) mark(m);
-    else
-      mark(u);
+  for (size_t i : order) plan.units.push_back(std::move(seq[i].second));
+  index_units(g, plan);
+  if (o.fuse_elementwise && o.fuse_conv_epilogues) {
+    fuse_conv_epilogues(g, plan);
+    index_units(g, plan);
   }
   return plan;
 }

@@ -20,8 +20,9 @@
 //     of copies; nodes that inlining or a rewrite adds stay where the node
 //     they replace was, see place_emitted()), regions that only produce state updates and share their code
 //     become one multi-tensor launch (UpdateGroup: the SGD step of every
-//     parameter at once, BN running statistics), everything else is one
-//     node per unit. Fused nodes of kind "elementwise" and "optimizer" join
+//     parameter at once, BN running statistics), a convolution whose output
+//     only feeds relu(y + bias (+ z)) takes that region in (fused_conv()),
+//     everything else is one node per unit. Fused nodes of kind "elementwise" and "optimizer" join
 //     the same machinery with their bodies as the code.
 #pragma once
 
@@ -152,7 +153,15 @@ struct UnitPlan {
 struct UnitOptions {
   bool fuse_elementwise = true;       // grow regions beyond one node
   bool group_updates = true;          // batch update regions into multi-tensor launches
+  bool fuse_conv_epilogues = true;    // relu(conv + bias (+ z)) as one convolution unit
 };
+
+// A Node unit whose first node is a Conv2d and which has more nodes: the
+// convolution with its epilogue, a region relu(y + bias (+ z)) that was the
+// only reader of the convolution's output y (cuDNN's fused convolution, bias
+// and activation). Its inputs are x, w, bias ([1, C, 1, 1]) and z if any; its
+// output is the relu's.
+bool fused_conv(const ir::Graph& g, const Unit& u);
 
 // Cuts the (compacted) graph into units. `needed` marks nodes that reach an
 // output or update (others are skipped). `key_of` gives a region's code key

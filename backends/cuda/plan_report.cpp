@@ -47,6 +47,7 @@ std::string kind_of(const ir::Graph& g, const Unit& u) {
     case UnitKind::UpdateGroup: return "multi-tensor update";
     default: break;
   }
+  if (fused_conv(g, u)) return u.inputs.size() == 4 ? "conv2d+bias+add+relu (fused)" : "conv2d+bias+relu (fused)";
   return ir::op_name(g.node(u.nodes[0]).op);
 }
 
@@ -166,7 +167,9 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
     const ir::OpKind op = g.node(u.nodes[0]).op;
     if (op != ir::OpKind::Conv2d && op != ir::OpKind::Conv2dBackwardData && op != ir::OpKind::Conv2dBackwardWeight) return;
     const DType t = p.formats.preferred[u.outputs[0]].dtype;
-    for (ValueId v : u.inputs) {
+    for (size_t i = 0; i < u.inputs.size(); ++i) {
+      const ValueId v = u.inputs[i];
+      if (i == 2 && fused_conv(g, u)) continue;  // the bias: the kernel casts it itself
       const ir::ValueType& vt = g.type(v);
       const Format have = g.producer(v).op == ir::OpKind::Input ? Format{vt.dtype, DevLayout::Plain} : p.formats.preferred[v];
       const Format want = canonical(Format{t, DevLayout::NHWC}, vt.shape);

@@ -87,6 +87,22 @@ std::vector<OpCase> op_cases() {
                    return op(c, OpKind::Conv2d, in, cv.a);
                  }});
   }
+  // relu(conv + bias (+ z)): one fused convolution unit (lowering.h,
+  // fused_conv()); 16 channels for the tensor-core paths, 6 for the others.
+  // An average pool reads the relu (an elementwise reader would join its
+  // region, which then is no epilogue).
+  for (bool residual : {false, true})
+    for (int64_t k : {6, 16})
+      v.push_back({std::string("conv2d + bias") + (residual ? " + z" : "") + " + relu, pooled, k" + std::to_string(k),
+                   [=](Case& c) {
+                     ValueId y = op(c, OpKind::Conv2d, {c.in({2, 8, 6, 6}), c.in({k, 8, 3, 3}), c.in({k})},
+                                    conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1))[0];
+                     if (residual) y = op(c, OpKind::Add, {y, c.in({2, k, 6, 6})})[0];
+                     y = op(c, OpKind::Relu, {y})[0];
+                     Attrs a{{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}, {"pad", Ints{0, 0, 0, 0}}};
+                     return op(c, OpKind::AvgPool2d, {y}, a);
+                   },
+                   true, 1.5});
   v.push_back({"matmul", [=](Case& c) { return op(c, OpKind::Matmul, {c.in({4, 6}), c.in({6, 5})}); }});
   v.push_back({"matmul transposed", [=](Case& c) {
                  return op(c, OpKind::Matmul, {c.in({6, 4}), c.in({5, 6})}, Attrs{{"transpose_a", int64_t{1}}, {"transpose_b", int64_t{1}}});

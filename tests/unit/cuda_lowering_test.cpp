@@ -491,3 +491,40 @@ TEST_CASE("CUDA codegen: vectorized regions read per-channel operands as 16-byte
   CHECK(src.find(" + l]") == std::string::npos);
   CHECK(src.find("acnn_vec<float, 8>*>(in") != std::string::npos);
 }
+
+TEST_CASE("CUDA lowering: relu(conv + bias (+ z)) runs as one fused convolution unit", "[unit]") {
+  // ResNet-50 inference: batch norms fold into the convolutions, so each
+  // conv-bn-relu and each block's conv-bn-add-relu is one unit; the four
+  // projection blocks add two convolutions (two biases) and stay a region.
+  ModelFile mf;
+  REQUIRE(mf.load(acnn::testing::source_dir() + "/models/resnet50.acnn"));
+  auto fwd = mf.build(2);
+  REQUIRE(fwd);
+  auto eval = build_eval_graph(*fwd, /*with_loss=*/false);
+  passes::PipelineOptions po;
+  po.mode = passes::Mode::Eval;
+  passes::run_pipeline(*eval, po);
+  DevicePlan d = plan_device(*eval, Precision::BF16);
+  const ir::Graph& g = *d.graph;
+  int fused = 0, with_z = 0, convs = 0;
+  for (const Unit& u : d.units.units) {
+    if (u.kind != UnitKind::Node || g.node(u.nodes[0]).op != ir::OpKind::Conv2d) continue;
+    ++convs;
+    if (!fused_conv(g, u)) continue;
+    ++fused;
+    with_z += u.inputs.size() == 4;
+    REQUIRE(u.outputs.size() == 1);
+    CHECK(g.producer(u.outputs[0]).op == ir::OpKind::Relu);
+    CHECK(g.type(u.inputs[2]).shape == Shape{1, g.type(u.outputs[0]).shape[1], 1, 1});
+    // The convolution's own result is not stored: nothing else reads it.
+    CHECK(d.units.producer_unit[g.node(u.nodes[0]).outputs[0]] == -1);
+  }
+  CHECK(convs == 53);
+  CHECK(fused == 45);
+  CHECK(with_z == 12);
+  // Without the option every convolution is a unit of its own.
+  UnitOptions o;
+  o.fuse_conv_epilogues = false;
+  DevicePlan plain = plan_device(*eval, Precision::BF16, o);
+  for (const Unit& u : plain.units.units) CHECK(!fused_conv(*plain.graph, u));
+}

@@ -7,15 +7,22 @@
 // descriptors' contents, the scalars and the pointers by value and goes
 // through acnn::sim::enqueue, so it runs now or when a captured graph is
 // launched, whatever happens to the descriptors meanwhile. There is one
-// "algorithm" per direction and it needs no workspace.
+// "algorithm" per direction and it needs no workspace. The fused forward
+// (convolution + alpha2 * z + bias, ReLU or identity) rounds once, as cuDNN's
+// fused kernels do; it accepts what cuDNN documents (a bias of y's type, the
+// identity only with IMPLICIT_PRECOMP_GEMM) and refuses everything with
+// NOT_SUPPORTED when ACNN_EMULATOR_NO_FUSED_CONV=1, so that callers' fallbacks
+// are tested too.
 #include <cudnn.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <new>
 #include <vector>
 
@@ -50,6 +57,10 @@ struct cudnnContext { cudaStream_t stream = nullptr; };
 struct cudnnTensorStruct { Layout l; };
 struct cudnnFilterStruct { Layout l; };
 struct cudnnConvolutionStruct { Geometry g; };
+struct cudnnActivationStruct {
+  bool set = false;
+  cudnnActivationMode_t mode = CUDNN_ACTIVATION_RELU;
+};
 
 namespace {
 
@@ -149,6 +160,28 @@ void finish(const Layout& l, void* out, const std::vector<float>& acc, double al
         }
 }
 
+// The fused forward's epilogue: out = act(alpha * acc + alpha2 * z + bias[k]),
+// rounded once (z is not read when alpha2 is 0).
+struct Epilogue {
+  Layout z, bias;
+  const void* zp = nullptr;
+  const void* bp = nullptr;
+  double alpha2 = 0;
+  bool relu = true;
+};
+
+void finish_fused(const Layout& l, void* out, const std::vector<float>& acc, double alpha, const Epilogue& e) {
+  size_t i = 0;
+  for (int a = 0; a < l.n; ++a)
+    for (int h = 0; h < l.h; ++h)
+      for (int w = 0; w < l.w; ++w)
+        for (int c = 0; c < l.c; ++c, ++i) {
+          double v = alpha * acc[i] + load(e.bias.type, e.bp, e.bias.at(0, c, 0, 0));
+          if (e.alpha2 != 0) v += e.alpha2 * load(e.z.type, e.zp, e.z.at(a, c, h, w));
+          store(l.type, out, l.at(a, c, h, w), e.relu && !(v > 0) ? 0.0 : v);
+        }
+}
+
 // Calls f(n, p, q, r, s, ih, iw) for every output position (p, q) and
 // filter tap (r, s) that falls inside the input.
 template <class F>
@@ -236,11 +269,13 @@ enum class Dir { Fwd, BwdData, BwdFilter };
 // are the two operands read, out the one written (y, dx or dw).
 cudnnStatus_t run(Dir dir, cudnnHandle_t h, const void* alpha, const void* beta, const cudnnTensorStruct* x,
                   const cudnnFilterStruct* w, const cudnnConvolutionStruct* cd, const cudnnTensorStruct* y,
-                  const void* a, const void* b, void* out, int algo, int count) {
+                  const void* a, const void* b, void* out, int algo, int count, const Epilogue* fused = nullptr) {
   Problem p;
   if (!h || !alpha || !beta || !a || !b || !out || algo < 0 || algo >= count) return CUDNN_STATUS_BAD_PARAM;
   if (cudnnStatus_t s = make_problem(x, w, cd, y, &p)) return s;
   const double al = scalar(p.x.type, alpha), be = scalar(p.x.type, beta);
+  const bool with_epilogue = fused != nullptr;
+  const Epilogue ep = fused ? *fused : Epilogue{};
   acnn::sim::enqueue(h->stream, [=] {
     const Layout &x = p.x, &w = p.w, &y = p.y;
     const int cg = w.c, kpg = w.n / p.g.groups, K = w.n, R = w.h, S = w.w;
@@ -261,7 +296,8 @@ cudnnStatus_t run(Dir dir, cudnnHandle_t h, const void* alpha, const void* beta,
             for (int k = 0; k < kpg; ++k) yr[k0 + k] += xc * wr[k];
           }
         });
-        finish(y, out, acc, al, be);
+        if (with_epilogue) finish_fused(y, out, acc, al, ep);
+        else finish(y, out, acc, al, be);
         break;
       }
       case Dir::BwdData: {  // a = w, b = dy, out = dx: dx[c] += dy[k] * w[k][r][s][c]
@@ -423,6 +459,46 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha, cudnnT
                                       cudnnConvolutionFwdAlgo_t algo, void*, size_t, const void* beta,
                                       cudnnTensorDescriptor_t yd, void* y) {
   return run(Dir::Fwd, h, alpha, beta, xd, wd, cd, yd, x, w, y, algo, CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+}
+
+cudnnStatus_t cudnnCreateActivationDescriptor(cudnnActivationDescriptor_t* d) { return create(d); }
+cudnnStatus_t cudnnDestroyActivationDescriptor(cudnnActivationDescriptor_t d) { return destroy(d); }
+cudnnStatus_t cudnnSetActivationDescriptor(cudnnActivationDescriptor_t d, cudnnActivationMode_t mode,
+                                           cudnnNanPropagation_t nan, double) {
+  if (!d || mode < CUDNN_ACTIVATION_SIGMOID || mode > CUDNN_ACTIVATION_SWISH ||
+      (nan != CUDNN_NOT_PROPAGATE_NAN && nan != CUDNN_PROPAGATE_NAN))
+    return CUDNN_STATUS_BAD_PARAM;
+  d->set = true, d->mode = mode;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// Fused forward: y = act(alpha1 * conv(x, w) + alpha2 * z + bias).
+cudnnStatus_t cudnnConvolutionBiasActivationForward(cudnnHandle_t h, const void* alpha1, cudnnTensorDescriptor_t xd,
+                                                    const void* x, cudnnFilterDescriptor_t wd, const void* w,
+                                                    cudnnConvolutionDescriptor_t cd, cudnnConvolutionFwdAlgo_t algo,
+                                                    void*, size_t, const void* alpha2, cudnnTensorDescriptor_t zd,
+                                                    const void* z, cudnnTensorDescriptor_t bd, const void* bias,
+                                                    cudnnActivationDescriptor_t ad, cudnnTensorDescriptor_t yd,
+                                                    void* y) {
+  if (!alpha2 || !zd || !z || !bd || !bias || !ad || !ad->set || !yd || !yd->l.set || !zd->l.set || !bd->l.set)
+    return CUDNN_STATUS_BAD_PARAM;
+  if (const char* e = std::getenv("ACNN_EMULATOR_NO_FUSED_CONV"); e && std::string(e) == "1")
+    return CUDNN_STATUS_NOT_SUPPORTED;
+  const Layout &yl = yd->l, &zl = zd->l, &bl = bd->l;
+  if (zl.n != yl.n || zl.c != yl.c || zl.h != yl.h || zl.w != yl.w || zl.type != yl.type) return CUDNN_STATUS_BAD_PARAM;
+  if (bl.n != 1 || bl.c != yl.c || bl.h != 1 || bl.w != 1) return CUDNN_STATUS_BAD_PARAM;
+  if (bl.type != yl.type) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (ad->mode != CUDNN_ACTIVATION_RELU && ad->mode != CUDNN_ACTIVATION_IDENTITY) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (ad->mode == CUDNN_ACTIVATION_IDENTITY && algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
+    return CUDNN_STATUS_NOT_SUPPORTED;
+  Epilogue ep;
+  ep.z = zl, ep.bias = bl, ep.zp = z, ep.bp = bias, ep.relu = ad->mode == CUDNN_ACTIVATION_RELU;
+  ep.alpha2 = scalar(yl.type, alpha2);
+  const float zero = 0.f;
+  const double dzero = 0.0;
+  const void* beta = yl.type == CUDNN_DATA_DOUBLE ? static_cast<const void*>(&dzero) : &zero;
+  // The one emulated algorithm stands for any the caller chose.
+  return run(Dir::Fwd, h, alpha1, beta, xd, wd, cd, yd, x, w, y, 0, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &ep);
 }
 
 // Backward data: dx = alpha * conv_transpose(dy, w) + beta * dx.

@@ -2,7 +2,9 @@
 // the slice of cuDNN's legacy convolution API that backends/cuda uses (the
 // handle and its stream, 4-D tensor, filter and convolution descriptors,
 // algorithm and workspace queries, forward / backward-data / backward-filter
-// convolutions), with the names, signatures and enumerator values of cuDNN 9.
+// convolutions, the fused convolution + bias + activation forward and its
+// activation descriptor), with the names, signatures and enumerator values of
+// cuDNN 9.
 // The implementation (tests/sim/emulator/cudnn.cpp) computes on the CPU and
 // runs each convolution as a stream operation through acnn::sim::enqueue, so
 // that it is recorded like any other when its stream is being captured.
@@ -26,6 +28,7 @@ typedef struct cudnnContext* cudnnHandle_t;
 typedef struct cudnnTensorStruct* cudnnTensorDescriptor_t;
 typedef struct cudnnFilterStruct* cudnnFilterDescriptor_t;
 typedef struct cudnnConvolutionStruct* cudnnConvolutionDescriptor_t;
+typedef struct cudnnActivationStruct* cudnnActivationDescriptor_t;
 
 typedef enum {
   CUDNN_STATUS_SUCCESS = 0,
@@ -51,6 +54,21 @@ typedef enum {
   CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION = 2,
   CUDNN_FMA_MATH = 3,
 } cudnnMathType_t;
+
+typedef enum {
+  CUDNN_NOT_PROPAGATE_NAN = 0,
+  CUDNN_PROPAGATE_NAN = 1,
+} cudnnNanPropagation_t;
+
+typedef enum {
+  CUDNN_ACTIVATION_SIGMOID = 0,
+  CUDNN_ACTIVATION_RELU = 1,
+  CUDNN_ACTIVATION_TANH = 2,
+  CUDNN_ACTIVATION_CLIPPED_RELU = 3,
+  CUDNN_ACTIVATION_ELU = 4,
+  CUDNN_ACTIVATION_IDENTITY = 5,
+  CUDNN_ACTIVATION_SWISH = 6,
+} cudnnActivationMode_t;
 
 typedef enum {
   CUDNN_TENSOR_NCHW = 0,
@@ -178,6 +196,18 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, c
                                       const cudnnConvolutionDescriptor_t convDesc, cudnnConvolutionFwdAlgo_t algo,
                                       void* workSpace, size_t workSpaceSizeInBytes, const void* beta,
                                       const cudnnTensorDescriptor_t yDesc, void* y);
+
+// Fused forward: y = act(alpha1 * conv(x, w) + alpha2 * z + bias), bias 1 x K x 1 x 1.
+cudnnStatus_t cudnnCreateActivationDescriptor(cudnnActivationDescriptor_t* activationDesc);
+cudnnStatus_t cudnnDestroyActivationDescriptor(cudnnActivationDescriptor_t activationDesc);
+cudnnStatus_t cudnnSetActivationDescriptor(cudnnActivationDescriptor_t activationDesc, cudnnActivationMode_t mode,
+                                           cudnnNanPropagation_t reluNanOpt, double coef);
+cudnnStatus_t cudnnConvolutionBiasActivationForward(
+    cudnnHandle_t handle, const void* alpha1, const cudnnTensorDescriptor_t xDesc, const void* x,
+    const cudnnFilterDescriptor_t wDesc, const void* w, const cudnnConvolutionDescriptor_t convDesc,
+    cudnnConvolutionFwdAlgo_t algo, void* workSpace, size_t workSpaceSizeInBytes, const void* alpha2,
+    const cudnnTensorDescriptor_t zDesc, const void* z, const cudnnTensorDescriptor_t biasDesc, const void* bias,
+    const cudnnActivationDescriptor_t activationDesc, const cudnnTensorDescriptor_t yDesc, void* y);
 
 // Backward data.
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(cudnnHandle_t handle, const cudnnFilterDescriptor_t wDesc,
