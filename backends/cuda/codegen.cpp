@@ -585,27 +585,64 @@ std::string update_key_planned(const ir::Graph& g, const Unit& u, const FormatPl
   return update_key(g, u, in, out);
 }
 
-GenKernel gen_update_group(const ir::Graph& g, const Unit& member, const std::vector<Format>& in,
-                           const std::vector<Format>& out, const ScalarIndex& sc, bool skip_on_overflow,
-                           const std::string& name) {
-  RegionView r = region_view(g, member);
-  if (!flat_ok(r, member.space, in, out)) throw std::logic_error("gen_update_group: the member cannot run flat");
+GenKernel gen_update_group(const ir::Graph& g, const std::vector<UpdateCode>& codes, const ScalarIndex& sc,
+                           bool skip_on_overflow, const std::string& name) {
   std::ostringstream os;
   os << kernel_head(name, {"const AcnnItem* items", "const AcnnChunk* chunks"});
   if (skip_on_overflow) os << "  if (S->overflow) return;\n";
   os << "  const AcnnChunk ch = chunks[blockIdx.x];\n  const AcnnItem& it = items[ch.item];\n";
-  for (size_t k = 0; k < r.inputs.size(); ++k)
-    os << "  const " << ctype(in[k].dtype) << "* p" << k << " = (const " << ctype(in[k].dtype) << "*)it.ptr[" << k << "];\n";
-  for (size_t k = 0; k < r.outputs.size(); ++k) {
-    size_t j = r.inputs.size() + k;
-    os << "  " << ctype(out[k].dtype) << "* p" << j << " = (" << ctype(out[k].dtype) << "*)it.ptr[" << j << "];\n";
-  }
   os << "  const unsigned long long end = ch.begin + " << kUpdateChunk << "ull < it.n ? ch.begin + " << kUpdateChunk
      << "ull : it.n;\n";
-  os << "  for (unsigned long long i = ch.begin + threadIdx.x; i < end; i += blockDim.x) {\n";
-  os << flat_body(r, in, out, sc);
-  os << "  }\n}\n";
+  const bool several = codes.size() > 1;
+  if (several) os << "  switch (it.pad) {\n";
+  for (size_t c = 0; c < codes.size(); ++c) {
+    const UpdateCode& code = codes[c];
+    RegionView r = region_view(g, *code.member);
+    if (!flat_ok(r, code.member->space, code.in, code.out))
+      throw std::logic_error("gen_update_group: a member cannot run flat");
+    if (several) os << "  case " << c << "ull: {\n";
+    for (size_t k = 0; k < r.inputs.size(); ++k)
+      os << "  const " << ctype(code.in[k].dtype) << "* p" << k << " = (const " << ctype(code.in[k].dtype) << "*)it.ptr["
+         << k << "];\n";
+    for (size_t k = 0; k < r.outputs.size(); ++k) {
+      size_t j = r.inputs.size() + k;
+      os << "  " << ctype(code.out[k].dtype) << "* p" << j << " = (" << ctype(code.out[k].dtype) << "*)it.ptr[" << j
+         << "];\n";
+    }
+    os << "  for (unsigned long long i = ch.begin + threadIdx.x; i < end; i += blockDim.x) {\n";
+    os << flat_body(r, code.in, code.out, sc);
+    os << "  }\n";
+    if (several) os << "  break;\n  }\n";
+  }
+  if (several) os << "  }\n";
+  os << "}\n";
   return GenKernel{name, os.str(), 0, true};
+}
+
+GenKernel gen_update_group(const ir::Graph& g, const Unit& member, const std::vector<Format>& in,
+                           const std::vector<Format>& out, const ScalarIndex& sc, bool skip_on_overflow,
+                           const std::string& name) {
+  return gen_update_group(g, {UpdateCode{&member, in, out}}, sc, skip_on_overflow, name);
+}
+
+std::vector<UpdateCode> update_codes(const Unit& group, const std::vector<Format>& in, const std::vector<Format>& out,
+                                     std::vector<int>* code_of) {
+  std::vector<UpdateCode> codes;
+  std::vector<const std::string*> keys;
+  code_of->clear();
+  size_t i = 0, o = 0;
+  for (const Unit& m : group.members) {
+    size_t c = 0;
+    while (c < keys.size() && *keys[c] != m.code_key) ++c;
+    if (c == keys.size()) {
+      keys.push_back(&m.code_key);
+      codes.push_back(UpdateCode{&m, std::vector<Format>(in.begin() + i, in.begin() + i + m.inputs.size()),
+                                 std::vector<Format>(out.begin() + o, out.begin() + o + m.outputs.size())});
+    }
+    code_of->push_back(static_cast<int>(c));
+    i += m.inputs.size(), o += m.outputs.size();
+  }
+  return codes;
 }
 
 // ---------------------------------------------------------------- conversions

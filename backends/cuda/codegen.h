@@ -53,6 +53,22 @@ constexpr int64_t kUpdateChunk = 4096;
 GenKernel gen_update_group(const ir::Graph& g, const Unit& member, const std::vector<Format>& in,
                            const std::vector<Format>& out, const ScalarIndex& sc, bool skip_on_overflow,
                            const std::string& name);
+// An update group whose members have several codes (the optimizer's
+// formulas: weights with decay, parameters without, gradients of another
+// element type): one case per code, each table item running the case its
+// AcnnItem::pad names (the index in `codes`); `in`/`out` are the formats of
+// that code's representative member, which every member of the code shares.
+struct UpdateCode {
+  const Unit* member;
+  std::vector<Format> in, out;
+};
+GenKernel gen_update_group(const ir::Graph& g, const std::vector<UpdateCode>& codes, const ScalarIndex& sc,
+                           bool skip_on_overflow, const std::string& name);
+// The codes of an update group: per distinct member code key, its first
+// member with the formats `in`/`out` give it (all members' operands in
+// unit_inputs/unit_outputs order); (*code_of)[m] is member m's code.
+std::vector<UpdateCode> update_codes(const Unit& group, const std::vector<Format>& in, const std::vector<Format>& out,
+                                     std::vector<int>* code_of);
 // The code of an update region with names and sizes left out, or "" when it
 // cannot run flat (an input neither full-size in the output layout nor a
 // scalar). Members with equal keys share one multi-tensor kernel.

@@ -2,7 +2,6 @@
 // loaded with cudaLibraryLoadData), launchers for regions, gathers and
 // conversions, multi-tensor update groups, and the small utility kernels of
 // the runner (device copies, fp16 loss scaling).
-#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <sstream>
@@ -124,12 +123,14 @@ class GenLaunch final : public DevKernel {
 };
 
 // One launch for every member of an update group: tables of AcnnItem (the
-// member's pointers) and AcnnChunk (one block per kUpdateChunk elements).
+// member's pointers and its code) and AcnnChunk (one block per kUpdateChunk
+// elements).
 class GroupLaunch final : public DevKernel {
  public:
   GroupLaunch(GenFn* f, std::vector<std::pair<int, int>> io, std::vector<int64_t> sizes, std::vector<bool> full_in,
-              std::string what)
-      : f_(f), io_(std::move(io)), sizes_(std::move(sizes)), full_in_(std::move(full_in)), what_(std::move(what)) {
+              std::vector<int> code, std::string what)
+      : f_(f), io_(std::move(io)), sizes_(std::move(sizes)), full_in_(std::move(full_in)), code_(std::move(code)),
+        what_(std::move(what)) {
     for (size_t m = 0; m < io_.size(); ++m) {
       for (int i = 0; i < io_[m].first; ++i) in_member_.push_back(static_cast<int>(m));
       for (int o = 0; o < io_[m].second; ++o) out_member_.push_back(static_cast<int>(m));
@@ -149,6 +150,7 @@ class GroupLaunch final : public DevKernel {
       for (int i = 0; i < io_[m].first; ++i) it.ptr[k++] = in[ii++].ptr;
       for (int o = 0; o < io_[m].second; ++o) it.ptr[k++] = out[oo++].ptr;
       it.n = static_cast<unsigned long long>(sizes_[m]);
+      it.pad = static_cast<unsigned long long>(code_[m]);  // which of the kernel's codes runs this member
     }
     ACNN_CUDA(cudaMemcpy(state_, items.data(), items.size() * sizeof(AcnnItem), cudaMemcpyHostToDevice));
     ACNN_CUDA(cudaMemcpy(state_ + items.size() * sizeof(AcnnItem), chunks_.data(), chunks_.size() * sizeof(AcnnChunk),
@@ -171,6 +173,7 @@ class GroupLaunch final : public DevKernel {
   std::vector<std::pair<int, int>> io_;  // per member: inputs, outputs
   std::vector<int64_t> sizes_;
   std::vector<bool> full_in_;
+  std::vector<int> code_;  // per member: its code in the kernel
   std::vector<int> in_member_, out_member_;
   std::vector<AcnnChunk> chunks_;
   std::string what_;
@@ -270,30 +273,33 @@ std::unique_ptr<DevKernel> make_generated(KernelRequest& r) {
   static int counter = 0;
   std::string name = "acnn_k" + std::to_string(counter++);
   if (u.kind == UnitKind::UpdateGroup) {
-    // Members run flat; the first member's code serves all (their planned
-    // keys agree). Each member reads and writes in the first member's element
-    // types and its own output's layout: where an operand arrived otherwise
-    // (a kernel wrote another type than planned), the runner converts it.
-    const Unit& m0 = u.members[0];
-    size_t ni = m0.inputs.size(), no = m0.outputs.size();
-    std::vector<Format> in0(r.in.begin(), r.in.begin() + ni), out0(r.out.begin(), r.out.begin() + no);
+    // Members run flat, one code per distinct code key (the optimizer's
+    // formulas), each code written for its first member. A member reads and
+    // writes in its code's element types and its own output's layout: where
+    // an operand arrived otherwise (a kernel wrote another type than
+    // planned), the runner converts it.
+    std::vector<int> code_of;
+    std::vector<const std::string*> keys;
+    std::vector<size_t> first_in, first_out;  // per code: its first member's operand offsets
     for (size_t io_ = 0, oo = 0, mi = 0; mi < u.members.size(); ++mi) {
       const Unit& m = u.members[mi];
+      size_t c = 0;
+      while (c < keys.size() && *keys[c] != m.code_key) ++c;
+      if (c == keys.size()) keys.push_back(&m.code_key), first_in.push_back(io_), first_out.push_back(oo);
       const DevLayout ol = canonical(r.out[oo].layout, r.g.type(m.outputs[0]).shape);
       for (size_t k = 0; k < m.inputs.size(); ++k) {
-        const Shape& s = r.g.type(m.inputs[k]).shape;
-        const Format want = canonical(Format{in0[k].dtype, numel(s) == 1 ? DevLayout::Plain : ol}, s);
-        if (!same_format(r.in[io_ + k], want, s)) r.in[io_ + k] = want;
+        const Shape& sh = r.g.type(m.inputs[k]).shape;
+        const Format want = canonical(Format{r.in[first_in[c] + k].dtype, numel(sh) == 1 ? DevLayout::Plain : ol}, sh);
+        if (!same_format(r.in[io_ + k], want, sh)) r.in[io_ + k] = want;
       }
       for (size_t k = 0; k < m.outputs.size(); ++k) {
-        const Shape& s = r.g.type(m.outputs[k]).shape;
-        r.out[oo + k] = canonical(Format{out0[k].dtype, r.out[oo + k].layout}, s);
+        const Shape& sh = r.g.type(m.outputs[k]).shape;
+        r.out[oo + k] = canonical(Format{r.out[first_out[c] + k].dtype, r.out[oo + k].layout}, sh);
       }
       io_ += m.inputs.size(), oo += m.outputs.size();
     }
-    in0.assign(r.in.begin(), r.in.begin() + ni);  // member 0's own operands may have been coerced too
-    out0.assign(r.out.begin(), r.out.begin() + no);
-    GenKernel k = gen_update_group(r.g, m0, in0, out0, r.scalars, r.skip_on_overflow, name);
+    std::vector<UpdateCode> codes = update_codes(u, r.in, r.out, &code_of);
+    GenKernel k = gen_update_group(r.g, codes, r.scalars, r.skip_on_overflow, name);
     std::vector<std::pair<int, int>> io;
     std::vector<int64_t> sizes;
     std::vector<bool> full;
@@ -303,7 +309,10 @@ std::unique_ptr<DevKernel> make_generated(KernelRequest& r) {
       for (ir::ValueId v : m.inputs) full.push_back(numel(r.g.type(v).shape) == numel(m.space) && numel(m.space) > 1);
     }
     return std::make_unique<GroupLaunch>(r.program.add(k), std::move(io), std::move(sizes), std::move(full),
-                                         "nvrtc:update_group x" + std::to_string(u.members.size()) + (u.optimizer ? " (sgd)" : ""));
+                                         std::move(code_of),
+                                         "nvrtc:update_group x" + std::to_string(u.members.size()) +
+                                             (codes.size() > 1 ? ", " + std::to_string(codes.size()) + " codes" : "") +
+                                             (u.optimizer ? " (sgd)" : ""));
   }
   if (u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion) {
     GenKernel k = gen_region(r.g, u, r.in, r.out, r.scalars, name, r.skip_on_overflow);

@@ -53,8 +53,14 @@ std::string kind_of(const ir::Graph& g, const Unit& u) {
 
 // What a unit computes, e.g. "relu(add(mul, mul))" shortened to its op list.
 std::string what(const ir::Graph& g, const Unit& u) {
-  if (u.kind == UnitKind::UpdateGroup)
-    return std::to_string(u.members.size()) + " tensors x {" + what(g, u.members[0]) + "}";
+  if (u.kind == UnitKind::UpdateGroup) {  // one code per distinct formula
+    std::vector<std::string> codes;
+    for (const Unit& m : u.members)
+      if (std::string c = what(g, m); std::find(codes.begin(), codes.end(), c) == codes.end()) codes.push_back(c);
+    std::string s;
+    for (const std::string& c : codes) s += (s.empty() ? "" : " | ") + c;
+    return std::to_string(u.members.size()) + " tensors x {" + s + "}";
+  }
   std::string s;
   for (NodeId id : u.nodes) {
     const ir::Node& n = g.node(id);

@@ -35,6 +35,7 @@ struct Job {
   const Unit* unit;
   std::vector<ir::ValueId> in, out;
   std::vector<Format> in_fmt, out_fmt;
+  std::vector<int> code_of;  // update groups: each member's code
 };
 
 struct SimResult {
@@ -137,8 +138,7 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
       j.in = u.inputs, j.out = u.outputs;
       j.k = gen_region(g, u, fmts(j.in), fmts(j.out), sc, name);
     } else if (u.kind == UnitKind::UpdateGroup) {
-      const Unit& m = u.members[0];
-      j.k = gen_update_group(g, m, fmts(m.inputs), fmts(m.outputs), sc, false, name);
+      j.k = gen_update_group(g, update_codes(u, fmts(unit_inputs(u)), fmts(unit_outputs(u)), &j.code_of), sc, false, name);
     } else if (u.kind == UnitKind::Node && gather_op(g.node(u.nodes[0]).op)) {
       j.in = u.inputs, j.out = u.outputs;
       j.k = gen_gather(g, g.node(u.nodes[0]), fmts(j.in), d.formats.preferred[j.out[0]], name);
@@ -205,6 +205,7 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
       std::vector<std::pair<ir::ValueId, size_t>> outs;  // value, buffer index
       for (const Unit& m : u.members) {
         AcnnItem it{};
+        it.pad = static_cast<unsigned long long>(j.code_of[items.size()]);
         int p = 0;
         for (ir::ValueId v : m.inputs) bufs.push_back(device_copy(v, d.formats.preferred[v]));
         size_t first = bufs.size() - m.inputs.size();

@@ -59,8 +59,9 @@ std::string program_of(const DevicePlan& d, int* kernels) {
     if (u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion) {
       src += gen_region(g, u, fmts(u.inputs), fmts(u.outputs), sc, name).source;
     } else if (u.kind == UnitKind::UpdateGroup) {
-      const Unit& m = u.members[0];
-      src += gen_update_group(g, m, fmts(m.inputs), fmts(m.outputs), sc, true, name).source;
+      std::vector<int> code_of;
+      src += gen_update_group(g, update_codes(u, fmts(unit_inputs(u)), fmts(unit_outputs(u)), &code_of), sc, true, name)
+                 .source;
     } else if (u.kind == UnitKind::Node && gather_op(g.node(u.nodes[0]).op)) {
       src += gen_gather(g, g.node(u.nodes[0]), fmts(u.inputs), d.formats.preferred[u.outputs[0]], name).source;
     }
