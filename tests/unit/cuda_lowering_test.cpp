@@ -120,6 +120,16 @@ std::unique_ptr<ir::Graph> to_f64(const ir::Graph& g) {
 // unlowered graph's image by 1 +- 1e-7 moves its state as much). So the state
 // is compared in f64, where rounding stays far from a ReLU's kink and the
 // rewrites must keep every gradient to rounding.
+// The inference graph of a forward graph after the optimization passes (batch
+// norms folded into the convolutions).
+std::unique_ptr<ir::Graph> optimized_eval_graph(const ir::Graph& fwd) {
+  auto eval = build_eval_graph(fwd, /*with_loss=*/false);
+  passes::PipelineOptions po;
+  po.mode = passes::Mode::Eval;
+  passes::run_pipeline(*eval, po);
+  return eval;
+}
+
 void check_lowered_training_step(const std::string& model) {
   auto g = test::model_train_graph(model, 4);
   DevicePlan d = plan_device(*g, Precision::FP32);
@@ -331,11 +341,7 @@ TEST_CASE("CUDA lowering: the device plan keeps the graph's schedule (remat lowe
 TEST_CASE("CUDA lowering: static units are exactly those over unchanging tensors", "[unit]") {
   // Inference: batch-norm folding reads only parameters and statistics, so
   // it runs once; everything reading the image runs every step.
-  auto fwd = test::forward_of(test::kTinyNet, 4);
-  auto eval = build_eval_graph(*fwd, /*with_loss=*/false);
-  passes::PipelineOptions po;
-  po.mode = passes::Mode::Eval;
-  passes::run_pipeline(*eval, po);
+  auto eval = optimized_eval_graph(*test::forward_of(test::kTinyNet, 4));
   DevicePlan d = plan_device(*eval, Precision::BF16);
   const ir::Graph& g = *d.graph;
   std::vector<bool> from_image(g.num_values(), false);
@@ -501,10 +507,7 @@ TEST_CASE("CUDA lowering: relu(conv + bias (+ z)) runs as one fused convolution 
   REQUIRE(mf.load(acnn::testing::source_dir() + "/models/resnet50.acnn"));
   auto fwd = mf.build(2);
   REQUIRE(fwd);
-  auto eval = build_eval_graph(*fwd, /*with_loss=*/false);
-  passes::PipelineOptions po;
-  po.mode = passes::Mode::Eval;
-  passes::run_pipeline(*eval, po);
+  auto eval = optimized_eval_graph(*fwd);
   DevicePlan d = plan_device(*eval, Precision::BF16);
   const ir::Graph& g = *d.graph;
   int fused = 0, with_z = 0, convs = 0;
