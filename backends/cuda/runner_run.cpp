@@ -109,6 +109,29 @@ void CudaRunner::launch_step_graph(int p) {
   ++runs_[p];
 }
 
+namespace {
+
+// Copies a feed into pinned memory, big ones on all cores: one thread copies
+// about 10 GB/s, so a batch of 256 fp32 ImageNet images (154 MB) would take
+// some 15 ms of host time per step, longer than a ResNet-50 inference step
+// on an H100, which would then wait for its input.
+void stage(char* dst, const void* src, size_t bytes) {
+  constexpr size_t kChunk = size_t{4} << 20;
+  const char* from = static_cast<const char*>(src);
+  if (bytes < 4 * kChunk) {
+    std::memcpy(dst, from, bytes);
+    return;
+  }
+  const int64_t chunks = static_cast<int64_t>((bytes + kChunk - 1) / kChunk);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t at = static_cast<size_t>(c) * kChunk;
+    std::memcpy(dst + at, from + at, std::min(kChunk, bytes - at));
+  }
+}
+
+}  // namespace
+
 void CudaRunner::submit(const std::map<std::string, Tensor>& feeds, ExecContext& ctx) {
   if (inflight_.size() >= 2) throw std::logic_error("CudaRunner::submit: two steps in flight; call wait() first");
   const int p = parity_;  // flipped once the inputs are checked and staged
@@ -134,7 +157,7 @@ void CudaRunner::submit(const std::map<std::string, Tensor>& feeds, ExecContext&
                                type_str(f.type.dtype, f.type.shape));
     if (!t.defined() || t.layout() != Layout::Plain || t.storage()->device)
       throw std::runtime_error("feed `" + f.name + "` must be a plain host tensor");
-    std::memcpy(pinned_in_[p] + f.offset, t.raw(), f.bytes);
+    stage(pinned_in_[p] + f.offset, t.raw(), f.bytes);
   }
   parity_ ^= 1;
   // Upload on the copy stream once the step that last used these buffers has read them.

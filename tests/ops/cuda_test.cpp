@@ -249,6 +249,26 @@ TEST_CASE("CUDA runner: persistent tensors round-trip and changes reach the next
   CHECK(std::fabs(a - b) < 2e-2 * std::max(1.0, std::fabs(a)));
 }
 
+TEST_CASE("CUDA runner: a 20 MB feed arrives whole (staged into pinned memory on several threads)", "[cuda]") {
+  REQUIRE_GPU();
+  // Over 16 MB a feed is copied in 4 MB chunks in parallel; 20 MB + 12 bytes
+  // leaves a short last chunk.
+  ir::Graph g;
+  ir::Builder b(g);
+  const int64_t n = 5 * 1024 * 1024 + 3;
+  ValueId x = b.input("x", {DType::F32, {n}});
+  g.outputs.push_back({"y", b.scale(x, 1.0, 1.0)});
+  Tensor feed(DType::F32, {n});
+  for (int64_t i = 0; i < n; ++i) feed.set(i, static_cast<double>(i % 1000003));
+  auto r = gpu_runner(g, "fp32");
+  ExecContext ctx;
+  Tensor y = r->run({{"x", feed}}, ctx).at("y");
+  REQUIRE(y.numel() == n);
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < n; ++i) wrong += y.at(i) != static_cast<double>(i % 1000003) + 1.0;
+  CHECK(wrong == 0);
+}
+
 // ---------------------------------------------------------------- training
 
 namespace {
