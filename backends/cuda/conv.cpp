@@ -184,13 +184,19 @@ class ConvKernel final : public DevKernel {
     const Format f{t, layout_};
     for (Format& in : r.in) in = f;
     r.out[0] = f;
-    if (dir_ == Dir::Fwd && r.unit.nodes.size() > 1) {  // fused_conv(): bias [1, K, 1, 1] in f32, then z
+    if (dir_ == Dir::Fwd && r.unit.nodes.size() > 1) {  // fused_conv(): one or two biases [1, K, 1, 1] in f32, then z
       epilogue_ = true;
-      has_z_ = r.unit.inputs.size() == 4;
       channels_ = ys[1];
       inner_ = layout_ == DevLayout::NHWC ? 1 : ys[2] * ys[3];
       numel_ = numel(ys);
-      r.in[2] = Format{DType::F32, DevLayout::Plain};
+      for (size_t k = 2; k < r.unit.inputs.size(); ++k) {
+        if (r.g.type(r.unit.inputs[k]).shape == ys) {
+          z_ = static_cast<int>(k);
+        } else {
+          ++biases_;
+          r.in[k] = Format{DType::F32, DevLayout::Plain};
+        }
+      }
       const char* e = std::getenv("ACNN_CUDNN_FUSED");
       if (e && std::string(e) == "0") mode_ = Mode::Separate;
       ACNN_CUDA(cudnnCreateActivationDescriptor(&act_));
@@ -216,8 +222,11 @@ class ConvKernel final : public DevKernel {
   }
 
   size_t workspace_bytes() const override { return choice_.workspace; }
-  // The bias in the data type (for the second fused mode cuDNN is asked for).
-  size_t state_bytes() const override { return epilogue_ ? static_cast<size_t>(channels_) * dtype_size(dt_) : 0; }
+  // The bias in the data type (for the second fused mode cuDNN is asked for),
+  // or the sum of two in fp32.
+  size_t state_bytes() const override {
+    return epilogue_ ? static_cast<size_t>(channels_) * std::max<size_t>(dtype_size(dt_), sizeof(float)) : 0;
+  }
   void bind_state(void* p) override { bias_state_ = p; }
 
   void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
@@ -247,25 +256,32 @@ class ConvKernel final : public DevKernel {
     if (!epilogue_) return label_;
     const char* how = mode_ == Mode::FusedT ? "cudnn fused, bias in data type" : mode_ == Mode::FusedF32 ? "cudnn fused, fp32 bias"
                       : mode_ == Mode::Separate ? "separate epilogue kernel" : "fused if cuDNN can";
-    return label_ + " + bias" + (has_z_ ? " + z" : "") + " + relu (" + how + ")";
+    return label_ + (biases_ == 2 ? " + 2 biases" : " + bias") + (z_ > 0 ? " + z" : "") + " + relu (" + how + ")";
   }
 
  private:
   enum class Mode { Untried, FusedT, FusedF32, Separate };
 
-  // relu(conv(x, w) + bias (+ z)): the mode that worked on the first launch.
+  // relu(conv(x, w) + bias (+ bias2) (+ z)): the mode that worked on the first launch.
   void launch_fused(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) {
-    const float one = 1.0f, zero = 0.0f, alpha2 = has_z_ ? 1.0f : 0.0f;
-    const void* bias = in[2].ptr;
-    const void* z = has_z_ ? in[3].ptr : out[0].ptr;  // not read when alpha2 is 0
+    const float one = 1.0f, zero = 0.0f, alpha2 = z_ > 0 ? 1.0f : 0.0f;
+    const float* b1 = static_cast<const float*>(in[2].ptr);
+    const float* b2 = biases_ == 2 ? static_cast<const float*>(in[3].ptr) : nullptr;
+    const void* z = z_ > 0 ? in[z_].ptr : out[0].ptr;  // not read when alpha2 is 0
     auto fused = [&](cudnnTensorDescriptor_t bd, const void* b) {
       return cudnnConvolutionBiasActivationForward(dev_.cudnn, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
                                                    static_cast<cudnnConvolutionFwdAlgo_t>(choice_.algo), c.workspace,
                                                    choice_.workspace, &alpha2, y_, z, bd, b, act_, y_, out[0].ptr);
     };
+    // One fp32 bias: the input itself, or the two summed into the state.
+    auto f32_bias = [&]() -> const float* {
+      if (!b2) return b1;
+      kernels::bias_sum(DType::F32, b1, b2, bias_state_, channels_, c.stream);
+      return static_cast<const float*>(bias_state_);
+    };
     const Mode tried = mode_;
     if (mode_ == Mode::Untried || mode_ == Mode::FusedF32) {
-      const cudnnStatus_t st = fused(bias_f_, bias);
+      const cudnnStatus_t st = fused(bias_f_, f32_bias());
       if (st == CUDNN_STATUS_SUCCESS) {
         mode_ = Mode::FusedF32;
         return;
@@ -274,7 +290,7 @@ class ConvKernel final : public DevKernel {
       mode_ = Mode::FusedT;
     }
     if (mode_ == Mode::FusedT) {
-      kernels::from_f32(dt_, static_cast<const float*>(bias), bias_state_, channels_, c.stream);
+      kernels::bias_sum(dt_, b1, b2, bias_state_, channels_, c.stream);
       const cudnnStatus_t st = fused(bias_t_, bias_state_);
       if (st == CUDNN_STATUS_SUCCESS) return;
       if (tried == Mode::FusedT) check(st, "cudnnConvolutionBiasActivationForward");
@@ -283,8 +299,8 @@ class ConvKernel final : public DevKernel {
     ACNN_CUDA(cudnnConvolutionForward(dev_.cudnn, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
                                       static_cast<cudnnConvolutionFwdAlgo_t>(choice_.algo), c.workspace,
                                       choice_.workspace, &zero, y_, out[0].ptr));
-    kernels::conv_epilogue(dt_, out[0].ptr, static_cast<const float*>(bias), has_z_ ? in[3].ptr : nullptr, numel_,
-                           channels_, inner_, c.stream);
+    kernels::conv_epilogue(dt_, out[0].ptr, f32_bias(), z_ > 0 ? in[z_].ptr : nullptr, numel_, channels_, inner_,
+                           c.stream);
   }
 
   // Measures (or asks the heuristics for) the fastest algorithm that fits.
@@ -349,7 +365,8 @@ class ConvKernel final : public DevKernel {
   Choice choice_;
   std::string label_;
   // The epilogue of a fused_conv() unit.
-  bool epilogue_ = false, has_z_ = false;
+  bool epilogue_ = false;
+  int biases_ = 0, z_ = 0;  // fp32 biases (inputs 2, 3); the index of z, 0: none
   int64_t channels_ = 0, inner_ = 1, numel_ = 0;
   Mode mode_ = Mode::Untried;
   cudnnActivationDescriptor_t act_ = nullptr;

@@ -563,8 +563,9 @@ __global__ void conv_epilogue_kernel(T* y, const float* bias, const T* z, int64_
 }
 
 template <class T>
-__global__ void from_f32_kernel(const float* x, T* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) st(y, i, x[i]);
+__global__ void bias_sum_kernel(const float* a, const float* b, T* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    st(y, i, b ? a[i] + b[i] : a[i]);
 }
 
 // ---------------------------------------------------------------- launchers
@@ -745,12 +746,12 @@ void conv_epilogue(DType t, void* y, const float* bias, const void* z, int64_t n
   launched("conv_epilogue");
 }
 
-void from_f32(DType t, const float* x, void* y, int64_t n, cudaStream_t s) {
+void bias_sum(DType t, const float* a, const float* b, void* y, int64_t n, cudaStream_t s) {
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    ACNN_LAUNCH(pool_blocks(n), 256, s, from_f32_kernel<T>)(x, static_cast<T*>(y), n);
+    ACNN_LAUNCH(pool_blocks(n), 256, s, bias_sum_kernel<T>)(a, b, static_cast<T*>(y), n);
   });
-  launched("from_f32");
+  launched("bias_sum");
 }
 
 void nonfinite_check(const AcnnItem* items, const AcnnChunk* chunks, int64_t nchunks, AcnnStatus* status, cudaStream_t s) {

@@ -69,8 +69,9 @@ void avg_pool_backward(DType t, const void* dy, void* dx, const PoolGeom& g, cud
 // optional), with channel c = (i / inner) % C (inner: 1 for NHWC, H*W for NCHW).
 void conv_epilogue(DType t, void* y, const float* bias, const void* z, int64_t n, int64_t C, int64_t inner,
                    cudaStream_t s);
-// y[i] = x[i] rounded to t (a bias in the convolution's element type).
-void from_f32(DType t, const float* x, void* y, int64_t n, cudaStream_t s);
+// y[i] = a[i] (+ b[i]) rounded to t: a convolution's bias (or the sum of
+// two) in the type cuDNN's fused call takes.
+void bias_sum(DType t, const float* a, const float* b, void* y, int64_t n, cudaStream_t s);
 
 // ---- fp16 loss scaling
 // Sets status->overflow when some element of the listed tensors is not

@@ -517,9 +517,9 @@ bool fused_conv(const ir::Graph& g, const Unit& u) {
   return u.kind == UnitKind::Node && u.nodes.size() > 1 && g.node(u.nodes[0]).op == OpKind::Conv2d;
 }
 
-// A convolution y whose only reader is a region relu(y + bias (+ z)), bias
-// per output channel and z of y's shape, takes that region in as its
-// epilogue (see fused_conv()).
+// A convolution y whose only reader is a region relu(y + bias (+ bias2)
+// (+ z)), biases per output channel and z of y's shape, takes that region in
+// as its epilogue (see fused_conv()).
 static void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
   std::vector<int> readers(g.num_values(), 0);
   for (const Unit& u : plan.units)
@@ -530,8 +530,9 @@ static void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
   for (Unit& R : plan.units) {
     if (!relu_of_sum(g, R) || R.space.size() != 4) continue;
     const int64_t C = R.space[1];
-    ValueId y = ir::kNoValue, z = ir::kNoValue, bias = ir::kNoValue;
-    int conv = -1, full = 0, per_channel = 0;
+    ValueId y = ir::kNoValue, z = ir::kNoValue;
+    std::vector<ValueId> biases;
+    int conv = -1, full = 0;
     for (ValueId v : R.inputs) {
       const Shape& s = g.type(v).shape;
       if (s == R.space) {
@@ -544,12 +545,13 @@ static void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
           z = v;
         }
       } else if (s == Shape{1, C, 1, 1}) {
-        ++per_channel, bias = v;
+        biases.push_back(v);
       } else {
         full = 99;
       }
     }
-    if (conv < 0 || full > 2 || per_channel != 1 || !is_float(g.type(y).dtype)) continue;
+    // Two biases: a projection block's relu(conv + b + conv' + b'), z = conv'.
+    if (conv < 0 || full > 2 || biases.empty() || biases.size() > 2 || !is_float(g.type(y).dtype)) continue;
     // The fused unit runs where the region did: after z and the convolution's
     // operands, which the convolution alone may have preceded.
     Unit f;
@@ -557,7 +559,8 @@ static void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
     const NodeId cid = plan.units[conv].nodes[0];
     f.nodes = {cid};
     f.nodes.insert(f.nodes.end(), R.nodes.begin(), R.nodes.end());
-    f.inputs = {g.node(cid).inputs[0], g.node(cid).inputs[1], bias};
+    f.inputs = {g.node(cid).inputs[0], g.node(cid).inputs[1]};
+    f.inputs.insert(f.inputs.end(), biases.begin(), biases.end());
     if (z != ir::kNoValue) f.inputs.push_back(z);
     f.outputs = R.outputs;
     R = std::move(f);

@@ -159,10 +159,11 @@ struct UnitOptions {
 };
 
 // A Node unit whose first node is a Conv2d and which has more nodes: the
-// convolution with its epilogue, a region relu(y + bias (+ z)) that was the
-// only reader of the convolution's output y (cuDNN's fused convolution, bias
-// and activation). Its inputs are x, w, bias ([1, C, 1, 1]) and z if any; its
-// output is the relu's.
+// convolution with its epilogue, a region relu(y + bias (+ bias2) (+ z)) that
+// was the only reader of the convolution's output y (cuDNN's fused
+// convolution, bias and activation; two biases are a projection block's
+// relu(conv + b + conv' + b'), summed by the kernel). Its inputs are x, w, the
+// biases ([1, C, 1, 1]) and z if any; its output is the relu's.
 bool fused_conv(const ir::Graph& g, const Unit& u);
 
 // Cuts the (compacted) graph into units. `needed` marks nodes that reach an

@@ -47,7 +47,10 @@ std::string kind_of(const ir::Graph& g, const Unit& u) {
     case UnitKind::UpdateGroup: return "multi-tensor update";
     default: break;
   }
-  if (fused_conv(g, u)) return u.inputs.size() == 4 ? "conv2d+bias+add+relu (fused)" : "conv2d+bias+relu (fused)";
+  if (fused_conv(g, u)) {
+    const bool z = g.type(u.inputs.back()).shape == g.type(u.outputs[0]).shape;
+    return z ? "conv2d+bias+add+relu (fused)" : "conv2d+bias+relu (fused)";
+  }
   return ir::op_name(g.node(u.nodes[0]).op);
 }
 
@@ -175,7 +178,7 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
     const DType t = p.formats.preferred[u.outputs[0]].dtype;
     for (size_t i = 0; i < u.inputs.size(); ++i) {
       const ValueId v = u.inputs[i];
-      if (i == 2 && fused_conv(g, u)) continue;  // the bias: the kernel casts it itself
+      if (i >= 2 && fused_conv(g, u) && g.type(v).shape != g.type(u.outputs[0]).shape) continue;  // a bias: the kernel casts it
       const ir::ValueType& vt = g.type(v);
       const Format have = g.producer(v).op == ir::OpKind::Input ? Format{vt.dtype, DevLayout::Plain} : p.formats.preferred[v];
       const Format want = canonical(Format{t, DevLayout::NHWC}, vt.shape);

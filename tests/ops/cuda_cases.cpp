@@ -103,6 +103,20 @@ std::vector<OpCase> op_cases() {
                      return op(c, OpKind::AvgPool2d, {y}, a);
                    },
                    true, 1.5});
+  // A projection block's relu(conv + b + conv' + b'): one fused unit, conv'
+  // its z and the biases summed. (With 4 channels into conv' these inputs put
+  // one pre-activation within 5e-4 of the ReLU's kink, where the fp16-rounded
+  // bias sum flips its gradient: a tie, not an error.)
+  v.push_back({"conv2d + bias + conv2d + bias + relu, pooled",
+               [=](Case& c) {
+                 const Attrs a = conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1);
+                 ValueId y = op(c, OpKind::Conv2d, {c.in({2, 8, 6, 6}), c.in({16, 8, 3, 3}), c.in({16})}, a)[0];
+                 ValueId s = op(c, OpKind::Conv2d, {c.in({2, 5, 6, 6}), c.in({16, 5, 3, 3}), c.in({16})}, a)[0];
+                 y = op(c, OpKind::Relu, {op(c, OpKind::Add, {y, s})[0]})[0];
+                 Attrs p{{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}, {"pad", Ints{0, 0, 0, 0}}};
+                 return op(c, OpKind::AvgPool2d, {y}, p);
+               },
+               true, 1.5});
   v.push_back({"matmul", [=](Case& c) { return op(c, OpKind::Matmul, {c.in({4, 6}), c.in({6, 5})}); }});
   v.push_back({"matmul transposed", [=](Case& c) {
                  return op(c, OpKind::Matmul, {c.in({6, 4}), c.in({5, 6})}, Attrs{{"transpose_a", int64_t{1}}, {"transpose_b", int64_t{1}}});

@@ -501,8 +501,9 @@ TEST_CASE("CUDA codegen: vectorized regions read per-channel operands as 16-byte
 
 TEST_CASE("CUDA lowering: relu(conv + bias (+ z)) runs as one fused convolution unit", "[unit]") {
   // ResNet-50 inference: batch norms fold into the convolutions, so each
-  // conv-bn-relu and each block's conv-bn-add-relu is one unit; the four
-  // projection blocks add two convolutions (two biases) and stay a region.
+  // conv-bn-relu and each block's conv-bn-add-relu is one unit; a projection
+  // block's relu(conv + b + shortcut conv + b') is one too, the shortcut's
+  // raw output as z and the two biases summed.
   ModelFile mf;
   REQUIRE(mf.load(acnn::testing::source_dir() + "/models/resnet50.acnn"));
   auto fwd = mf.build(2);
@@ -510,22 +511,35 @@ TEST_CASE("CUDA lowering: relu(conv + bias (+ z)) runs as one fused convolution 
   auto eval = optimized_eval_graph(*fwd);
   DevicePlan d = plan_device(*eval, Precision::BF16);
   const ir::Graph& g = *d.graph;
-  int fused = 0, with_z = 0, convs = 0;
+  int fused = 0, with_z = 0, two_biases = 0, convs = 0;
   for (const Unit& u : d.units.units) {
     if (u.kind != UnitKind::Node || g.node(u.nodes[0]).op != ir::OpKind::Conv2d) continue;
     ++convs;
     if (!fused_conv(g, u)) continue;
     ++fused;
-    with_z += u.inputs.size() == 4;
     REQUIRE(u.outputs.size() == 1);
+    const Shape& ys = g.type(u.outputs[0]).shape;
     CHECK(g.producer(u.outputs[0]).op == ir::OpKind::Relu);
-    CHECK(g.type(u.inputs[2]).shape == Shape{1, g.type(u.outputs[0]).shape[1], 1, 1});
+    int biases = 0;
+    for (size_t k = 2; k < u.inputs.size(); ++k) {
+      const Shape& s = g.type(u.inputs[k]).shape;
+      if (s == ys) {
+        ++with_z;
+        CHECK(k + 1 == u.inputs.size());  // z comes last
+      } else {
+        CHECK(s == Shape{1, ys[1], 1, 1});
+        ++biases;
+      }
+    }
+    CHECK((biases == 1 || biases == 2));
+    two_biases += biases == 2;
     // The convolution's own result is not stored: nothing else reads it.
     CHECK(d.units.producer_unit[g.node(u.nodes[0]).outputs[0]] == -1);
   }
   CHECK(convs == 53);
-  CHECK(fused == 45);
-  CHECK(with_z == 12);
+  CHECK(fused == 49);  // all but the projection shortcuts, which the blocks' last convolutions read as z
+  CHECK(with_z == 16);
+  CHECK(two_biases == 4);
   // Without the option every convolution is a unit of its own.
   UnitOptions o;
   o.fuse_conv_epilogues = false;
