@@ -641,16 +641,18 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const Uni
       continue;
     }
     if (key_of) u.code_key = key_of(g, u, formats);
-    // The optimizer's regions are one launch whatever their codes (a kernel
-    // with one case per code); other updates group by code.
-    if (o.group_updates && !u.code_key.empty()) by_key[u.optimizer ? std::string("optimizer") : u.code_key].push_back(i);
+    // Update regions are two launches whatever their codes (a kernel with one
+    // case per code): the optimizer's, and the other state updates' (batch-norm
+    // running statistics; never skipped on an fp16 overflow).
+    if (o.group_updates && !u.code_key.empty())
+      by_key[u.optimizer ? std::string("optimizer") : std::string("state")].push_back(i);
   }
   std::vector<bool> absorbed(seq.size(), false);
   for (auto& [key, members] : by_key) {
     if (members.size() < 2) continue;
     Unit grp;
     grp.kind = UnitKind::UpdateGroup;
-    grp.code_key = key;  // "optimizer": members of several codes (each keeps its own)
+    grp.code_key = key;  // "optimizer" or "state": members of several codes (each keeps its own)
     NodeId at = -1;
     for (size_t i : members) {
       at = std::max(at, seq[i].first);

@@ -19,9 +19,9 @@
 //     that only regions read become views the region reads through instead
 //     of copies; nodes that inlining or a rewrite adds stay where the node
 //     they replace was, see place_emitted()), regions that only produce
-//     state updates become multi-tensor launches (UpdateGroup: the SGD step
-//     of every parameter in one launch whatever its formula; BN running
-//     statistics, one launch per code), a convolution whose output only
+//     state updates become two multi-tensor launches whatever their formulas
+//     (UpdateGroup: the SGD step of every parameter; the other state updates,
+//     BN running statistics), a convolution whose output only
 //     feeds relu(y + bias (+ z)) takes that region in (fused_conv()),
 //     everything else is one node per unit. Fused nodes of kind "elementwise" and "optimizer" join
 //     the same machinery with their bodies as the code.
@@ -137,8 +137,8 @@ struct Unit {
   Shape space;                        // Region: the iteration space (every computed value's shape)
   std::vector<Unit> members;          // UpdateGroup: the member regions, one launch for all
   bool optimizer = false;             // UpdateGroup/Region: writes a parameter (skipped on fp16 overflow)
-  std::string code_key;               // Region: the generated code minus names (UpdateGroup batching;
-                                      // a group of optimizer regions of several codes: "optimizer")
+  std::string code_key;               // Region: the generated code minus names; UpdateGroup: "optimizer"
+                                      // or "state" (its members keep their own)
 };
 
 struct UnitPlan {
