@@ -182,13 +182,19 @@ __device__ __forceinline__ bool sum_groups(const float2* part, int64_t groups, i
 
 template <class T>
 __global__ void bn_stats_final(const T* x, const float2* part, int64_t groups, int64_t M, int64_t C, float* mean,
-                               float* var) {
+                               float* var, BnFactors f) {
   double s = 0, q = 0;
   if (!sum_groups(part, groups, C, &s, &q)) return;
   const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
   const double m = s / static_cast<double>(M);
   mean[c] = static_cast<float>(ld(x, c) + m);
-  var[c] = static_cast<float>(fmax(q / static_cast<double>(M) - m * m, 0.0));
+  const float v = static_cast<float>(fmax(q / static_cast<double>(M) - m * m, 0.0));
+  var[c] = v;
+  if (f.scale) {  // in float, as the generated kernel computed them: sqrtf(1 * var + eps), then the divisions
+    const float sd = sqrtf(1.0f * v + f.eps);
+    f.scale[c] = f.gamma[c] / sd;
+    if (f.rstd) f.rstd[c] = 1.0f / sd;
+  }
 }
 
 // Stage 1 of the backward sums: per (row group, channel) the sums of dy and
@@ -574,7 +580,8 @@ size_t bn_workspace(int64_t M, int64_t C, int sms) {
   return static_cast<size_t>(bn_groups(M, C, sms)) * static_cast<size_t>(C) * sizeof(float2);
 }
 
-void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* var, void* ws, int sms, cudaStream_t s) {
+void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* var, const BnFactors& f, void* ws, int sms,
+              cudaStream_t s) {
   const int64_t groups = bn_groups(M, C, sms), rows = (M + groups - 1) / groups;
   by_type(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
@@ -589,7 +596,7 @@ void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* 
       const int lanes = bn_lanes(C);
       ACNN_LAUNCH(dim3(cdiv(C, lanes), gy), 256, s, bn_stats_partial<T, 1>)(xt, M, C, rows, lanes, part);
     }
-    ACNN_LAUNCH(cdiv(C, 32), dim3(32, kSumPhases), s, bn_stats_final<T>)(xt, part, groups, M, C, mean, var);
+    ACNN_LAUNCH(cdiv(C, 32), dim3(32, kSumPhases), s, bn_stats_final<T>)(xt, part, groups, M, C, mean, var, f);
   });
   launched("bn_stats");
 }

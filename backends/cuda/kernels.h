@@ -19,8 +19,18 @@ namespace acnn::cuda::kernels {
 // ---- batch norm over the rows of x[M, C] (NHWC, or [N, C] plain)
 // Workspace of the two-stage channel sums (both bn_stats and bn_backward_sums).
 size_t bn_workspace(int64_t M, int64_t C, int sms);
-// mean and biased variance per channel.
-void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* var, void* ws, int sms, cudaStream_t s);
+// A batch norm's per-channel factors, written with its statistics when
+// scale is set: scale = gamma / sqrt(var + eps), rstd = 1 / sqrt(var + eps)
+// (rstd optional), in float as a generated kernel computes them.
+struct BnFactors {
+  const float* gamma = nullptr;
+  float eps = 0;
+  float* scale = nullptr;
+  float* rstd = nullptr;
+};
+// mean and biased variance per channel (and the factors f asks for).
+void bn_stats(DType t, const void* x, int64_t M, int64_t C, float* mean, float* var, const BnFactors& f, void* ws, int sms,
+              cudaStream_t s);
 // dbeta = sum(dy), dgamma = sum(dy * (x - mean)) / sqrt(var + eps). With
 // relu_gamma and relu_beta (the backward of relu(batch_norm(x))), dy counts
 // only where the forward's ReLU passed: (x - mean) * (relu_gamma /

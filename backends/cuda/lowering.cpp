@@ -572,6 +572,78 @@ static void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
   plan.units = std::move(kept);
 }
 
+bool bn_with_factors(const ir::Graph& g, const Unit& u) {
+  return u.kind == UnitKind::Node && u.nodes.size() > 1 && g.node(u.nodes[0]).op == OpKind::BatchNormTrain;
+}
+
+namespace {
+
+// The source of v through reshapes (views).
+ValueId through_reshapes(const ir::Graph& g, ValueId v) {
+  while (g.value(v).producer >= 0 && g.producer(v).op == OpKind::Reshape) v = g.producer(v).inputs[0];
+  return v;
+}
+
+// Whether region R is exactly a batch norm's factors as the rewrites make
+// them (sd = sqrt(1 * var + eps); scale = gamma / sd; rstd = 1 / sd, if
+// made), var and gamma those of training batch norm `bn`; sets the scale and
+// rstd values (rstd kNoValue when R does not make it).
+bool factors_of(const ir::Graph& g, const Unit& R, const ir::Node& bn, ValueId* scale_v, ValueId* rstd_v) {
+  if (R.kind != UnitKind::Region || R.nodes.size() < 3 || R.nodes.size() > 4 || !R.input_view.empty()) return false;
+  const ir::Node& scale = g.node(R.nodes[0]);
+  const ir::Node& sqrt = g.node(R.nodes[1]);
+  const double eps = bn.attrs.f("eps", 1e-5);
+  if (scale.op != OpKind::Scale || scale.attrs.f("alpha", 1.0) != 1.0 || scale.attrs.f("beta", 0.0) != eps ||
+      through_reshapes(g, scale.inputs[0]) != bn.outputs[2] || sqrt.op != OpKind::Sqrt || sqrt.inputs[0] != scale.outputs[0])
+    return false;
+  *scale_v = *rstd_v = ir::kNoValue;
+  for (size_t k = 2; k < R.nodes.size(); ++k) {
+    const ir::Node& d = g.node(R.nodes[k]);
+    if (d.op != OpKind::Div || d.inputs[1] != sqrt.outputs[0]) return false;
+    const ValueId num = d.inputs[0];
+    if (through_reshapes(g, num) == bn.inputs[1]) {
+      if (*scale_v != ir::kNoValue) return false;
+      *scale_v = d.outputs[0];
+      continue;
+    }
+    const ir::Node& c = g.producer(num);
+    const bool one = c.op == OpKind::Constant && numel(g.type(num).shape) == 1 &&
+                     (c.attrs.has("fill") ? c.attrs.f("fill") == 1.0 : c.attrs.floats("values").at(0) == 1.0);
+    if (!one || *rstd_v != ir::kNoValue) return false;
+    *rstd_v = d.outputs[0];
+  }
+  // Every value R writes is one of the two (a kernel writes nothing else).
+  for (ValueId v : R.outputs)
+    if (v != *scale_v && v != *rstd_v) return false;
+  return *scale_v != ir::kNoValue;
+}
+
+}  // namespace
+
+// A training batch norm's statistics unit takes in the region that makes its
+// per-channel factors (bn_with_factors()), so that one kernel writes them.
+static void fuse_bn_factors(const ir::Graph& g, UnitPlan& plan) {
+  std::vector<bool> gone(plan.units.size(), false);
+  for (Unit& R : plan.units) {
+    if (R.kind != UnitKind::Region || R.nodes.empty()) continue;
+    const ValueId var = through_reshapes(g, g.node(R.nodes[0]).inputs[0]);
+    const int p = plan.producer_unit[var];
+    if (p < 0 || plan.units[p].kind != UnitKind::Node || plan.units[p].nodes.size() != 1) continue;
+    Unit& bn = plan.units[p];
+    const ir::Node& n = g.node(bn.nodes[0]);
+    ValueId scale = ir::kNoValue, rstd = ir::kNoValue;
+    if (n.op != OpKind::BatchNormTrain || !factors_of(g, R, n, &scale, &rstd)) continue;
+    bn.nodes.insert(bn.nodes.end(), R.nodes.begin(), R.nodes.end());
+    bn.outputs.push_back(scale);
+    if (rstd != ir::kNoValue) bn.outputs.push_back(rstd);
+    gone[&R - plan.units.data()] = true;
+  }
+  std::vector<Unit> kept;
+  for (size_t i = 0; i < plan.units.size(); ++i)
+    if (!gone[i]) kept.push_back(std::move(plan.units[i]));
+  plan.units = std::move(kept);
+}
+
 UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const UnitOptions& o,
                     std::string (*key_of)(const ir::Graph&, const Unit&, const FormatPlan&), const FormatPlan& formats) {
   Former f(g, need, o);
@@ -674,6 +746,10 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const Uni
   index_units(g, plan);
   if (o.fuse_elementwise && o.fuse_conv_epilogues) {
     fuse_conv_epilogues(g, plan);
+    index_units(g, plan);
+  }
+  if (o.fuse_elementwise) {
+    fuse_bn_factors(g, plan);
     index_units(g, plan);
   }
   return plan;

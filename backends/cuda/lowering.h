@@ -22,7 +22,8 @@
 //     state updates become two multi-tensor launches whatever their formulas
 //     (UpdateGroup: the SGD step of every parameter; the other state updates,
 //     BN running statistics), a convolution whose output only
-//     feeds relu(y + bias (+ z)) takes that region in (fused_conv()),
+//     feeds relu(y + bias (+ z)) takes that region in (fused_conv()), so
+//     does a batch norm's statistics unit its factors (bn_with_factors()),
 //     everything else is one node per unit. Fused nodes of kind "elementwise" and "optimizer" join
 //     the same machinery with their bodies as the code.
 #pragma once
@@ -165,6 +166,11 @@ struct UnitOptions {
 // relu(conv + b + conv' + b'), summed by the kernel). Its inputs are x, w, the
 // biases ([1, C, 1, 1]) and z if any; its output is the relu's.
 bool fused_conv(const ir::Graph& g, const Unit& u);
+// A Node unit whose first node is a BatchNormTrain and which has more nodes:
+// the statistics with the region that makes the batch norm's factors from
+// them (scale = gamma / sqrt(var + eps), and 1 / sqrt(var + eps) when the
+// backward reads it). Outputs: y (unwritten), mean, var, scale[, rstd].
+bool bn_with_factors(const ir::Graph& g, const Unit& u);
 
 // Cuts the (compacted) graph into units. `needed` marks nodes that reach an
 // output or update (others are skipped). `key_of` gives a region's code key

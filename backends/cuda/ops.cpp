@@ -20,7 +20,8 @@ Format f32_plain() { return Format{DType::F32, DevLayout::Plain}; }
 
 // ---------------------------------------------------------------- batch norm
 
-// Statistics of a training batch norm (its y is computed elementwise).
+// Statistics of a training batch norm (its y is computed elementwise), and
+// its factors when the unit took them in (bn_with_factors()).
 class BnStats final : public DevKernel {
  public:
   BnStats(KernelRequest& r) : dev_(r.dev) {
@@ -28,21 +29,33 @@ class BnStats final : public DevKernel {
     C_ = xs[1];
     M_ = numel(xs) / C_;
     dt_ = r.in[0].dtype;
+    eps_ = static_cast<float>(r.g.node(r.unit.nodes[0]).attrs.f("eps", 1e-5));
+    factors_ = r.out.size() - 3;
     r.in[0] = Format{dt_, DevLayout::NHWC};
-    r.out = {r.out[0], f32_plain(), f32_plain()};
+    r.in[1] = f32_plain();
+    for (size_t k = 1; k < r.out.size(); ++k) r.out[k] = f32_plain();
   }
   size_t workspace_bytes() const override { return kernels::bn_workspace(M_, C_, dev_.sms); }
   void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
     if (out[0].ptr) throw std::logic_error("batch_norm_train: y should have been lowered to elementwise ops");
-    kernels::bn_stats(dt_, in[0].ptr, M_, C_, static_cast<float*>(out[1].ptr), static_cast<float*>(out[2].ptr),
+    kernels::BnFactors f;
+    if (factors_ > 0) {
+      f.gamma = static_cast<const float*>(in[1].ptr);
+      f.eps = eps_;
+      f.scale = static_cast<float*>(out[3].ptr);
+      f.rstd = factors_ > 1 ? static_cast<float*>(out[4].ptr) : nullptr;
+    }
+    kernels::bn_stats(dt_, in[0].ptr, M_, C_, static_cast<float*>(out[1].ptr), static_cast<float*>(out[2].ptr), f,
                       c.workspace, dev_.sms, c.stream);
   }
-  std::string describe() const override { return "cuda:bn_stats"; }
+  std::string describe() const override { return factors_ ? "cuda:bn_stats + factors" : "cuda:bn_stats"; }
 
  private:
   Device& dev_;
   int64_t M_, C_;
   DType dt_;
+  float eps_ = 0;
+  size_t factors_ = 0;  // 0, 1 (scale) or 2 (scale, rstd)
 };
 
 // batch_norm_backward (dy, x, gamma, mean, var) and batch_norm_relu_backward

@@ -19,9 +19,12 @@ TEST_CASE("kernels on the host: batch-norm statistics for every storage type, ch
         for (int sms : {1, 132}) {
           Guarded<T> x(M * C);
           for (int64_t i = 0; i < M * C; ++i) x.set(i, 40.f + static_cast<float>(i % C % 5) + 3.f * normal());
-          Guarded<float> mean(C), var(C);
+          Guarded<float> mean(C), var(C), gamma(C), scale(C), rstd(C);
+          for (int64_t c = 0; c < C; ++c) gamma.set(c, c % 2 ? 0.5f + 0.01f * c : -1.25f);
           Guarded<unsigned char> ws(kn::bn_workspace(M, C, sms));
-          kn::bn_stats(dtype_of<T>(), x.data(), M, C, mean.data(), var.data(), ws.data(), sms, nullptr);
+          kn::BnFactors f;
+          f.gamma = gamma.data(), f.eps = 1e-5f, f.scale = scale.data(), f.rstd = rstd.data();
+          kn::bn_stats(dtype_of<T>(), x.data(), M, C, mean.data(), var.data(), f, ws.data(), sms, nullptr);
           std::vector<double> m(C, 0.0), v(C, 0.0);
           for (int64_t i = 0; i < M * C; ++i) m[i % C] += x.at(i) / M;
           for (int64_t i = 0; i < M * C; ++i) v[i % C] += (x.at(i) - m[i % C]) * (x.at(i) - m[i % C]) / M;
@@ -31,6 +34,11 @@ TEST_CASE("kernels on the host: batch-norm statistics for every storage type, ch
                        1e-6, 1e-6);
           expect_close(label<T>("variance") + at.str(), C, [&](size_t c) { return var.at(c); },
                        [&](size_t c) { return v[c]; }, 1e-4, 1e-5);
+          // The factors from the variance as stored, in float as a generated kernel computes them.
+          expect_close(label<T>("scale") + at.str(), C, [&](size_t c) { return scale.at(c); },
+                       [&](size_t c) { return gamma.at(c) / std::sqrt(1.0f * var.at(c) + 1e-5f); }, 0, 0);
+          expect_close(label<T>("rstd") + at.str(), C, [&](size_t c) { return rstd.at(c); },
+                       [&](size_t c) { return 1.0f / std::sqrt(1.0f * var.at(c) + 1e-5f); }, 0, 0);
         }
   });
 }
