@@ -179,6 +179,13 @@ bool bn_with_factors(const ir::Graph& g, const Unit& u);
 UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& needed, const UnitOptions& o,
                     std::string (*key_of)(const ir::Graph&, const Unit&, const FormatPlan&), const FormatPlan& formats);
 
+// unit_of_node and producer_unit from plan.units.
+void index_units(const ir::Graph& g, UnitPlan& plan);
+// The units that take in the region after them (unit_fusion.cpp):
+// fused_conv() (unless o.fuse_conv_epilogues is off) and bn_with_factors();
+// re-indexes the plan.
+void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, UnitPlan& plan);
+
 // The inputs and outputs of a unit as the runner binds them (an update
 // group: its members' operands one after the other).
 std::vector<ir::ValueId> unit_inputs(const Unit& u);

@@ -1,0 +1,205 @@
+// Kernel units that take in the small region after them (see form_units()
+// in lowering.h): a convolution whose output only feeds relu(y + bias (+ z))
+// runs it as its epilogue (fused_conv(): cuDNN's fused convolution, bias and
+// activation), and a training batch norm's statistics kernel also writes the
+// per-channel factors the region computed from them (bn_with_factors()).
+// Both match what the rewrites (rewrite.cpp) and the region grouping make,
+// exactly, and leave anything else as it was.
+#include <map>
+#include <vector>
+
+#include "backends/cuda/lowering.h"
+#include "compiler/ir/op.h"
+
+namespace acnn::cuda {
+
+using ir::NodeId;
+using ir::OpKind;
+using ir::ValueId;
+
+void index_units(const ir::Graph& g, UnitPlan& plan) {
+  plan.unit_of_node.assign(g.num_nodes(), -1);
+  plan.producer_unit.assign(g.num_values(), -1);
+  for (int idx = 0; idx < static_cast<int>(plan.units.size()); ++idx) {
+    const Unit& u = plan.units[idx];
+    auto mark = [&](const Unit& m) {
+      for (NodeId n : m.nodes) plan.unit_of_node[n] = idx;
+      for (NodeId n : m.input_view)  // a view belongs to (one of) the regions reading through it
+        if (n >= 0) plan.unit_of_node[n] = idx;
+      for (ValueId v : m.outputs) plan.producer_unit[v] = idx;
+    };
+    if (u.kind == UnitKind::UpdateGroup)
+      for (const Unit& m : u.members) mark(m);
+    else
+      mark(u);
+  }
+}
+
+namespace {
+
+// Whether region R computes relu(a sum of its inputs, each once) as adds and
+// one final relu, and nothing else.
+bool relu_of_sum(const ir::Graph& g, const Unit& R) {
+  if (R.kind != UnitKind::Region || !R.inlined.empty() || !R.input_view.empty() || R.outputs.size() != 1) return false;
+  std::map<ValueId, int> uses;
+  const ir::Node& last = g.node(R.nodes.back());
+  if (last.op != OpKind::Relu || last.outputs[0] != R.outputs[0]) return false;
+  for (NodeId id : R.nodes) {
+    const ir::Node& n = g.node(id);
+    if (id != R.nodes.back() && (n.op != OpKind::Add || n.inputs[0] == n.inputs[1])) return false;
+    for (ValueId v : n.inputs) ++uses[v];
+  }
+  for (NodeId id : R.nodes)
+    if (id != R.nodes.back() && uses[g.node(id).outputs[0]] != 1) return false;
+  for (ValueId v : R.inputs)
+    if (uses[v] != 1) return false;
+  return true;
+}
+
+}  // namespace
+
+bool fused_conv(const ir::Graph& g, const Unit& u) {
+  return u.kind == UnitKind::Node && u.nodes.size() > 1 && g.node(u.nodes[0]).op == OpKind::Conv2d;
+}
+
+namespace {
+
+// A convolution y whose only reader is a region relu(y + bias (+ bias2)
+// (+ z)), biases per output channel and z of y's shape, takes that region in
+// as its epilogue (see fused_conv()).
+void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
+  std::vector<int> readers(g.num_values(), 0);
+  for (const Unit& u : plan.units)
+    for (ValueId v : unit_inputs(u)) ++readers[v];
+  for (const auto& [name, v] : g.outputs) ++readers[v];
+  for (const ir::StateUpdate& u : g.updates) ++readers[u.value], ++readers[u.target];
+  std::vector<bool> gone(plan.units.size(), false);
+  for (Unit& R : plan.units) {
+    if (!relu_of_sum(g, R) || R.space.size() != 4) continue;
+    const int64_t C = R.space[1];
+    ValueId y = ir::kNoValue, z = ir::kNoValue;
+    std::vector<ValueId> biases;
+    int conv = -1, full = 0;
+    for (ValueId v : R.inputs) {
+      const Shape& s = g.type(v).shape;
+      if (s == R.space) {
+        ++full;
+        const int p = plan.producer_unit[v];
+        if (conv < 0 && p >= 0 && plan.units[p].kind == UnitKind::Node && plan.units[p].nodes.size() == 1 &&
+            g.node(plan.units[p].nodes[0]).op == OpKind::Conv2d && readers[v] == 1) {
+          conv = p, y = v;
+        } else {
+          z = v;
+        }
+      } else if (s == Shape{1, C, 1, 1}) {
+        biases.push_back(v);
+      } else {
+        full = 99;
+      }
+    }
+    // Two biases: a projection block's relu(conv + b + conv' + b'), z = conv'.
+    if (conv < 0 || full > 2 || biases.empty() || biases.size() > 2 || !is_float(g.type(y).dtype)) continue;
+    // The fused unit runs where the region did: after z and the convolution's
+    // operands, which the convolution alone may have preceded.
+    Unit f;
+    f.kind = UnitKind::Node;
+    const NodeId cid = plan.units[conv].nodes[0];
+    f.nodes = {cid};
+    f.nodes.insert(f.nodes.end(), R.nodes.begin(), R.nodes.end());
+    f.inputs = {g.node(cid).inputs[0], g.node(cid).inputs[1]};
+    f.inputs.insert(f.inputs.end(), biases.begin(), biases.end());
+    if (z != ir::kNoValue) f.inputs.push_back(z);
+    f.outputs = R.outputs;
+    R = std::move(f);
+    gone[conv] = true;
+  }
+  std::vector<Unit> kept;
+  for (size_t i = 0; i < plan.units.size(); ++i)
+    if (!gone[i]) kept.push_back(std::move(plan.units[i]));
+  plan.units = std::move(kept);
+}
+
+}  // namespace
+
+bool bn_with_factors(const ir::Graph& g, const Unit& u) {
+  return u.kind == UnitKind::Node && u.nodes.size() > 1 && g.node(u.nodes[0]).op == OpKind::BatchNormTrain;
+}
+
+namespace {
+
+// The source of v through reshapes (views).
+ValueId through_reshapes(const ir::Graph& g, ValueId v) {
+  while (g.value(v).producer >= 0 && g.producer(v).op == OpKind::Reshape) v = g.producer(v).inputs[0];
+  return v;
+}
+
+// Whether region R is exactly a batch norm's factors as the rewrites make
+// them (sd = sqrt(1 * var + eps); scale = gamma / sd; rstd = 1 / sd, if
+// made), var and gamma those of training batch norm `bn`; sets the scale and
+// rstd values (rstd kNoValue when R does not make it).
+bool factors_of(const ir::Graph& g, const Unit& R, const ir::Node& bn, ValueId* scale_v, ValueId* rstd_v) {
+  if (R.kind != UnitKind::Region || R.nodes.size() < 3 || R.nodes.size() > 4 || !R.input_view.empty()) return false;
+  const ir::Node& scale = g.node(R.nodes[0]);
+  const ir::Node& sqrt = g.node(R.nodes[1]);
+  const double eps = bn.attrs.f("eps", 1e-5);
+  if (scale.op != OpKind::Scale || scale.attrs.f("alpha", 1.0) != 1.0 || scale.attrs.f("beta", 0.0) != eps ||
+      through_reshapes(g, scale.inputs[0]) != bn.outputs[2] || sqrt.op != OpKind::Sqrt || sqrt.inputs[0] != scale.outputs[0])
+    return false;
+  *scale_v = *rstd_v = ir::kNoValue;
+  for (size_t k = 2; k < R.nodes.size(); ++k) {
+    const ir::Node& d = g.node(R.nodes[k]);
+    if (d.op != OpKind::Div || d.inputs[1] != sqrt.outputs[0]) return false;
+    const ValueId num = d.inputs[0];
+    if (through_reshapes(g, num) == bn.inputs[1]) {
+      if (*scale_v != ir::kNoValue) return false;
+      *scale_v = d.outputs[0];
+      continue;
+    }
+    const ir::Node& c = g.producer(num);
+    const bool one = c.op == OpKind::Constant && numel(g.type(num).shape) == 1 &&
+                     (c.attrs.has("fill") ? c.attrs.f("fill") == 1.0 : c.attrs.floats("values").at(0) == 1.0);
+    if (!one || *rstd_v != ir::kNoValue) return false;
+    *rstd_v = d.outputs[0];
+  }
+  // Every value R writes is one of the two (a kernel writes nothing else).
+  for (ValueId v : R.outputs)
+    if (v != *scale_v && v != *rstd_v) return false;
+  return *scale_v != ir::kNoValue;
+}
+
+// A training batch norm's statistics unit takes in the region that makes its
+// per-channel factors (bn_with_factors()), so that one kernel writes them.
+void fuse_bn_factors(const ir::Graph& g, UnitPlan& plan) {
+  std::vector<bool> gone(plan.units.size(), false);
+  for (Unit& R : plan.units) {
+    if (R.kind != UnitKind::Region || R.nodes.empty()) continue;
+    const ValueId var = through_reshapes(g, g.node(R.nodes[0]).inputs[0]);
+    const int p = plan.producer_unit[var];
+    if (p < 0 || plan.units[p].kind != UnitKind::Node || plan.units[p].nodes.size() != 1) continue;
+    Unit& bn = plan.units[p];
+    const ir::Node& n = g.node(bn.nodes[0]);
+    ValueId scale = ir::kNoValue, rstd = ir::kNoValue;
+    if (n.op != OpKind::BatchNormTrain || !factors_of(g, R, n, &scale, &rstd)) continue;
+    bn.nodes.insert(bn.nodes.end(), R.nodes.begin(), R.nodes.end());
+    bn.outputs.push_back(scale);
+    if (rstd != ir::kNoValue) bn.outputs.push_back(rstd);
+    gone[&R - plan.units.data()] = true;
+  }
+  std::vector<Unit> kept;
+  for (size_t i = 0; i < plan.units.size(); ++i)
+    if (!gone[i]) kept.push_back(std::move(plan.units[i]));
+  plan.units = std::move(kept);
+}
+
+}  // namespace
+
+void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, UnitPlan& plan) {
+  if (o.fuse_conv_epilogues) {
+    fuse_conv_epilogues(g, plan);
+    index_units(g, plan);
+  }
+  fuse_bn_factors(g, plan);
+  index_units(g, plan);
+}
+
+}  // namespace acnn::cuda
