@@ -546,3 +546,29 @@ TEST_CASE("CUDA lowering: relu(conv + bias (+ z)) runs as one fused convolution 
   DevicePlan plain = plan_device(*eval, Precision::BF16, o);
   for (const Unit& u : plain.units.units) CHECK(!fused_conv(*plain.graph, u));
 }
+
+TEST_CASE("CUDA lowering: a training batch norm's statistics kernel also writes its factors", "[unit]") {
+  // ResNet-50's step: every batch norm's gamma/sqrt(var+eps) and
+  // 1/sqrt(var+eps) come from its statistics unit, not a kernel of their own.
+  auto g = test::model_train_graph("resnet50.acnn", 2);
+  DevicePlan d = plan_device(*g, Precision::BF16);
+  const ir::Graph& lg = *d.graph;
+  int with = 0, without = 0, sqrt_regions = 0;
+  for (const Unit& u : d.units.units) {
+    if (u.kind == UnitKind::Region)
+      for (ir::NodeId n : u.nodes) sqrt_regions += lg.node(n).op == ir::OpKind::Sqrt;
+    if (u.kind != UnitKind::Node || lg.node(u.nodes[0]).op != ir::OpKind::BatchNormTrain) continue;
+    if (!bn_with_factors(lg, u)) {
+      ++without;
+      continue;
+    }
+    ++with;
+    REQUIRE(u.outputs.size() == 5);  // y, mean, var, scale, rstd (the backward reads rstd)
+    const Shape c{1, lg.type(u.outputs[1]).shape[0], 1, 1};
+    CHECK(lg.type(u.outputs[3]).shape == c);
+    CHECK(lg.type(u.outputs[4]).shape == c);
+  }
+  CHECK(with == 53);
+  CHECK(without == 0);
+  CHECK(sqrt_regions == 0);  // no square root left in a generated kernel
+}
