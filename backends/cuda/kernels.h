@@ -39,6 +39,13 @@ void bn_backward_sums(DType t, const void* dy, const void* x, int64_t M, int64_t
                       float eps, const float* relu_gamma, const float* relu_beta, float* dgamma, float* dbeta, void* ws,
                       int sms, cudaStream_t s);
 
+// The same sums with dy made first from a residual block's output gradient:
+// g = a + b where the block's ReLU output m > 0, else 0, written to g in t
+// and summed as stored.
+void bn_backward_sums_add_relu(DType t, const void* a, const void* b, const void* m, void* g, const void* x, int64_t M,
+                               int64_t C, const float* mean, const float* var, float eps, float* dgamma, float* dbeta,
+                               void* ws, int sms, cudaStream_t s);
+
 // ---- reductions to f32
 enum class Reduce : int { Sum = 0, Mean = 1, Max = 2 };
 // x viewed as [outer, R, inner] (contiguous); y[outer, inner].
