@@ -171,6 +171,12 @@ bool fused_conv(const ir::Graph& g, const Unit& u);
 // them (scale = gamma / sqrt(var + eps), and 1 / sqrt(var + eps) when the
 // backward reads it). Outputs: y (unwritten), mean, var, scale[, rstd].
 bool bn_with_factors(const ir::Graph& g, const Unit& u);
+// A Node unit of nodes add, relu_backward, batch_norm_backward: the backward's
+// dy is a residual block's output gradient g = relu_backward(add(a, b), m),
+// which its sums kernel makes, writes (the skip path and dx read it) and sums.
+// Inputs: a, b, m, x, gamma, mean, var; outputs: g, dx (unwritten), dgamma,
+// dbeta.
+bool bn_backward_with_prologue(const ir::Graph& g, const Unit& u);
 
 // Cuts the (compacted) graph into units. `needed` marks nodes that reach an
 // output or update (others are skipped). `key_of` gives a region's code key
@@ -181,9 +187,9 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& needed, const U
 
 // unit_of_node and producer_unit from plan.units.
 void index_units(const ir::Graph& g, UnitPlan& plan);
-// The units that take in the region after them (unit_fusion.cpp):
-// fused_conv() (unless o.fuse_conv_epilogues is off) and bn_with_factors();
-// re-indexes the plan.
+// The units that take in a region next to them (unit_fusion.cpp):
+// fused_conv() (unless o.fuse_conv_epilogues is off), bn_with_factors() and
+// bn_backward_with_prologue(); re-indexes the plan.
 void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, UnitPlan& plan);
 
 // The inputs and outputs of a unit as the runner binds them (an update

@@ -59,39 +59,52 @@ class BnStats final : public DevKernel {
 };
 
 // batch_norm_backward (dy, x, gamma, mean, var) and batch_norm_relu_backward
-// (dy, x, gamma, beta, mean, var): the channel sums; dx is elementwise.
+// (dy, x, gamma, beta, mean, var): the channel sums; dx is elementwise. With
+// a prologue (bn_backward_with_prologue()), dy is made here first from
+// (a, b, m) and written: inputs a, b, m, x, gamma, mean, var.
 class BnBackwardSums final : public DevKernel {
  public:
   BnBackwardSums(KernelRequest& r) : dev_(r.dev) {
-    const ir::Node& n = r.g.node(r.unit.nodes[0]);
+    prologue_ = bn_backward_with_prologue(r.g, r.unit);
+    const ir::Node& n = r.g.node(r.unit.nodes.back());
     relu_ = n.op == OpKind::BatchNormReluBackward;
-    const Shape& xs = r.g.type(r.unit.inputs[1]).shape;
+    x_ = prologue_ ? 3 : 1;
+    const Shape& xs = r.g.type(r.unit.inputs[x_]).shape;
     C_ = xs[1];
     M_ = numel(xs) / C_;
     eps_ = static_cast<float>(n.attrs.f("eps", 1e-5));
-    dt_ = r.in[1].dtype;
-    r.in[1] = Format{dt_, DevLayout::NHWC};
-    r.in[0] = r.in[1];
-    for (size_t k = 2; k < r.in.size(); ++k) r.in[k] = f32_plain();
-    r.out = {r.out[0], f32_plain(), f32_plain()};
+    dt_ = r.in[x_].dtype;
+    const Format act{dt_, DevLayout::NHWC};
+    for (size_t k = 0; k < r.in.size(); ++k) r.in[k] = k <= x_ ? act : f32_plain();
+    const size_t sums = r.out.size() - 2;  // dgamma, dbeta
+    for (size_t k = 0; k < r.out.size(); ++k) r.out[k] = k >= sums ? f32_plain() : act;
   }
   size_t workspace_bytes() const override { return kernels::bn_workspace(M_, C_, dev_.sms); }
   void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
-    if (out[0].ptr) throw std::logic_error("batch_norm_backward: dx should have been lowered to elementwise ops");
+    const size_t dx = prologue_ ? 1 : 0;
+    if (out[dx].ptr) throw std::logic_error("batch_norm_backward: dx should have been lowered to elementwise ops");
     auto f32 = [&](size_t k) { return static_cast<const float*>(in[k].ptr); };
+    float *dgamma = static_cast<float*>(out[dx + 1].ptr), *dbeta = static_cast<float*>(out[dx + 2].ptr);
+    if (prologue_) {
+      kernels::bn_backward_sums_add_relu(dt_, in[0].ptr, in[1].ptr, in[2].ptr, out[0].ptr, in[3].ptr, M_, C_, f32(5),
+                                         f32(6), eps_, dgamma, dbeta, c.workspace, dev_.sms, c.stream);
+      return;
+    }
     const size_t mean = relu_ ? 4 : 3;
-    kernels::bn_backward_sums(dt_, in[0].ptr, in[1].ptr, M_, C_, f32(mean), f32(mean + 1), eps_,
-                              relu_ ? f32(2) : nullptr, relu_ ? f32(3) : nullptr, static_cast<float*>(out[1].ptr),
-                              static_cast<float*>(out[2].ptr), c.workspace, dev_.sms, c.stream);
+    kernels::bn_backward_sums(dt_, in[0].ptr, in[1].ptr, M_, C_, f32(mean), f32(mean + 1), eps_, relu_ ? f32(2) : nullptr,
+                              relu_ ? f32(3) : nullptr, dgamma, dbeta, c.workspace, dev_.sms, c.stream);
   }
-  std::string describe() const override { return relu_ ? "cuda:bn_relu_backward_sums" : "cuda:bn_backward_sums"; }
+  std::string describe() const override {
+    return prologue_ ? "cuda:bn_backward_sums + add relu_backward" : relu_ ? "cuda:bn_relu_backward_sums" : "cuda:bn_backward_sums";
+  }
 
  private:
   Device& dev_;
   int64_t M_, C_;
   float eps_;
   DType dt_;
-  bool relu_ = false;
+  bool relu_ = false, prologue_ = false;
+  size_t x_ = 1;
 };
 
 // ---------------------------------------------------------------- reductions
@@ -339,6 +352,7 @@ std::unique_ptr<DevKernel> make_kernel(KernelRequest& r) {
   if (u.kind != UnitKind::Node) return make_generated(r);
   const ir::Node& n = r.g.node(u.nodes[0]);
   if (gather_op(n.op)) return make_generated(r);
+  if (bn_backward_with_prologue(r.g, u)) return std::make_unique<BnBackwardSums>(r);
   auto rank_ok = [&](ir::ValueId v) {
     size_t rk = r.g.type(v).shape.size();
     return rk == 2 || rk == 4;

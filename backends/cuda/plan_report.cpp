@@ -47,6 +47,7 @@ std::string kind_of(const ir::Graph& g, const Unit& u) {
     case UnitKind::UpdateGroup: return "multi-tensor update";
     default: break;
   }
+  if (bn_backward_with_prologue(g, u)) return "batch_norm_backward (+add+relu)";
   if (fused_conv(g, u)) {
     const bool z = g.type(u.inputs.back()).shape == g.type(u.outputs[0]).shape;
     return z ? "conv2d+bias+add+relu (fused)" : "conv2d+bias+relu (fused)";

@@ -1,8 +1,10 @@
-// Kernel units that take in the small region after them (see form_units()
-// in lowering.h): a convolution whose output only feeds relu(y + bias (+ z))
+// Kernel units that take in a region next to them (see form_units() in
+// lowering.h): a convolution whose output only feeds relu(y + bias (+ z))
 // runs it as its epilogue (fused_conv(): cuDNN's fused convolution, bias and
-// activation), and a training batch norm's statistics kernel also writes the
-// per-channel factors the region computed from them (bn_with_factors()).
+// activation); a training batch norm's statistics kernel also writes the
+// per-channel factors the region computed from them (bn_with_factors()); a
+// batch-norm backward's sums kernel makes its dy, a residual block's output
+// gradient, itself (bn_backward_with_prologue()).
 // Both match what the rewrites (rewrite.cpp) and the region grouping make,
 // exactly, and leave anything else as it was.
 #include <map>
@@ -191,7 +193,62 @@ void fuse_bn_factors(const ir::Graph& g, UnitPlan& plan) {
   plan.units = std::move(kept);
 }
 
+// A batch-norm backward whose dy is a residual block's output gradient,
+// relu_backward(add(a, b), m) made by a region of just those two nodes, takes
+// that region in (bn_backward_with_prologue()). The fused unit runs where the
+// region did: the backward's other operands (x, gamma, the statistics) come
+// from the forward, earlier.
+void fuse_bn_prologues(const ir::Graph& g, UnitPlan& plan) {
+  std::vector<bool> gone(plan.units.size(), false);
+  for (size_t ri = 0; ri < plan.units.size(); ++ri) {
+    Unit& R = plan.units[ri];
+    if (R.kind != UnitKind::Region || R.nodes.size() != 2 || !R.inlined.empty() || !R.input_view.empty() ||
+        R.outputs.size() != 1 || R.inputs.size() != 3)
+      continue;
+    const ir::Node& add = g.node(R.nodes[0]);
+    const ir::Node& rb = g.node(R.nodes[1]);
+    if (add.op != OpKind::Add || rb.op != OpKind::ReluBackward || rb.inputs[0] != add.outputs[0] ||
+        rb.outputs[0] != R.outputs[0] || add.inputs[0] == add.inputs[1])
+      continue;
+    bool full = true;
+    for (ValueId v : R.inputs) full = full && g.type(v).shape == R.space;
+    if (!full || (R.space.size() != 4 && R.space.size() != 2)) continue;
+    const ValueId gv = R.outputs[0];
+    for (size_t ui = ri + 1; ui < plan.units.size(); ++ui) {
+      const Unit& U = plan.units[ui];
+      if (gone[ui] || U.kind != UnitKind::Node || U.nodes.size() != 1) continue;
+      const ir::Node& bn = g.node(U.nodes[0]);
+      if (bn.op != OpKind::BatchNormBackward || bn.inputs[0] != gv) continue;
+      bool ready = true;  // x, gamma, mean and var are made before the region
+      for (size_t k = 1; k < bn.inputs.size(); ++k) {
+        const int p = plan.producer_unit[bn.inputs[k]];
+        ready = ready && (p < 0 || p < static_cast<int>(ri));
+      }
+      if (!ready) break;
+      Unit f;
+      f.kind = UnitKind::Node;
+      f.nodes = {R.nodes[0], R.nodes[1], U.nodes[0]};
+      f.inputs = {add.inputs[0], add.inputs[1], rb.inputs[1]};
+      f.inputs.insert(f.inputs.end(), bn.inputs.begin() + 1, bn.inputs.end());
+      f.outputs = {gv};
+      f.outputs.insert(f.outputs.end(), bn.outputs.begin(), bn.outputs.end());
+      R = std::move(f);
+      gone[ui] = true;
+      break;
+    }
+  }
+  std::vector<Unit> kept;
+  for (size_t i = 0; i < plan.units.size(); ++i)
+    if (!gone[i]) kept.push_back(std::move(plan.units[i]));
+  plan.units = std::move(kept);
+}
+
 }  // namespace
+
+bool bn_backward_with_prologue(const ir::Graph& g, const Unit& u) {
+  return u.kind == UnitKind::Node && u.nodes.size() == 3 && g.node(u.nodes[0]).op == OpKind::Add &&
+         g.node(u.nodes[2]).op == OpKind::BatchNormBackward;
+}
 
 void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, UnitPlan& plan) {
   if (o.fuse_conv_epilogues) {
@@ -199,6 +256,8 @@ void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, UnitPlan& plan)
     index_units(g, plan);
   }
   fuse_bn_factors(g, plan);
+  index_units(g, plan);
+  fuse_bn_prologues(g, plan);
   index_units(g, plan);
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tests/sim/check.h"
@@ -92,6 +93,53 @@ TEST_CASE("kernels on the host: batch-norm backward sums, plain and behind the f
           expect_close(label<T>("dbeta alone") + at.str(), C, [&](size_t c) { return only.at(c); },
                        [&](size_t c) { return dbeta.at(c); }, 0, 0);
         }
+  });
+}
+
+namespace {
+
+// v as a tensor of T stores it (round to nearest even), back in float.
+template <class T>
+float stored(float v) {
+  if constexpr (std::is_same_v<T, __half>) return __half2float(__float2half_rn(v));
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>) return __bfloat162float(__float2bfloat16_rn(v));
+  else return v;
+}
+
+}  // namespace
+
+TEST_CASE("kernels on the host: batch-norm backward sums that first make a residual block's output gradient", "[sim]") {
+  each_storage_type([&]<class T>() {
+    for (int64_t C : {3, 16, 64, 520})
+      for (int64_t M : {5, 200}) {
+        Guarded<T> a(M * C), b(M * C), m(M * C), x(M * C), g(M * C);
+        for (int64_t i = 0; i < M * C; ++i)
+          a.set(i, 0.1f * normal()), b.set(i, 0.1f * normal()), m.set(i, normal()), x.set(i, 1.f + normal());
+        Guarded<float> mean(C), var(C), dgamma(C), dbeta(C);
+        for (int64_t c = 0; c < C; ++c) mean.set(c, 1.f + 0.1f * normal()), var.set(c, 0.5f + 0.01f * c);
+        Guarded<unsigned char> ws(kn::bn_workspace(M, C, 132));
+        const float eps = 1e-5f;
+        kn::bn_backward_sums_add_relu(dtype_of<T>(), a.data(), b.data(), m.data(), g.data(), x.data(), M, C, mean.data(),
+                                      var.data(), eps, dgamma.data(), dbeta.data(), ws.data(), 132, nullptr);
+        // g as the generated relu_backward(add(a, b), m) stores it, and the sums over it as stored.
+        std::vector<double> sg(C, 0), sb(C, 0), scale(C, 0);
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < M * C; ++i) {
+          const int64_t c = i % C;
+          wrong += g.at(i) != stored<T>(m.at(i) > 0.f ? static_cast<float>(a.at(i)) + static_cast<float>(b.at(i)) : 0.f);
+          sb[c] += g.at(i);
+          sg[c] += g.at(i) * (x.at(i) - mean.at(c));
+          scale[c] += std::abs(g.at(i) * (x.at(i) - mean.at(c))) + std::abs(g.at(i));
+        }
+        std::ostringstream at;
+        at << " M=" << M << " C=" << C;
+        INFO(label<T>("g") << at.str());
+        CHECK(wrong == 0);
+        expect_close(label<T>("dbeta") + at.str(), C, [&](size_t c) { return dbeta.at(c); },
+                     [&](size_t c) { return sb[c]; }, 0, 1e-5);
+        expect_close(label<T>("dgamma") + at.str(), C, [&](size_t c) { return dgamma.at(c) / (scale[c] + 1e-3); },
+                     [&](size_t c) { return sg[c] / std::sqrt(var.at(c) + eps) / (scale[c] + 1e-3); }, 0, 1e-5);
+      }
   });
 }
 

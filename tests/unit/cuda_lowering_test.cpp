@@ -572,3 +572,26 @@ TEST_CASE("CUDA lowering: a training batch norm's statistics kernel also writes 
   CHECK(without == 0);
   CHECK(sqrt_regions == 0);  // no square root left in a generated kernel
 }
+
+TEST_CASE("CUDA lowering: a batch-norm backward makes the residual block's output gradient it reads", "[unit]") {
+  // ResNet-50's step: 16 blocks; the last block's output gradient comes from
+  // the pooling's backward (another region), the 15 others from
+  // relu_backward(add(conv gradient, skip gradient), block output), which the
+  // following batch-norm backward's sums kernel makes and writes itself.
+  auto g = test::model_train_graph("resnet50.acnn", 2);
+  DevicePlan d = plan_device(*g, Precision::BF16);
+  const ir::Graph& lg = *d.graph;
+  int fused = 0;
+  for (const Unit& u : d.units.units) {
+    if (!bn_backward_with_prologue(lg, u)) continue;
+    ++fused;
+    REQUIRE(u.inputs.size() == 7);
+    REQUIRE(u.outputs.size() == 4);
+    CHECK(lg.node(u.nodes[1]).outputs[0] == u.outputs[0]);  // g, written for its other readers
+    CHECK(lg.node(u.nodes[2]).inputs[0] == u.outputs[0]);
+  }
+  CHECK(fused == 15);
+  for (const Unit& u : d.units.units)  // no region computes add + relu_backward alone any more
+    if (u.kind == UnitKind::Region && u.nodes.size() == 2)
+      CHECK(!(lg.node(u.nodes[0]).op == ir::OpKind::Add && lg.node(u.nodes[1]).op == ir::OpKind::ReluBackward));
+}
