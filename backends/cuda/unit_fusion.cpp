@@ -5,8 +5,8 @@
 // per-channel factors the region computed from them (bn_with_factors()); a
 // batch-norm backward's sums kernel makes its dy, a residual block's output
 // gradient, itself (bn_backward_with_prologue()).
-// Both match what the rewrites (rewrite.cpp) and the region grouping make,
-// exactly, and leave anything else as it was.
+// Each matches exactly what the rewrites (rewrite.cpp) and the region
+// grouping make, and leaves anything else as it was.
 #include <map>
 #include <vector>
 
@@ -38,6 +38,14 @@ void index_units(const ir::Graph& g, UnitPlan& plan) {
 }
 
 namespace {
+
+// Removes the units marked gone (taken into another).
+void drop_units(UnitPlan& plan, const std::vector<bool>& gone) {
+  std::vector<Unit> kept;
+  for (size_t i = 0; i < plan.units.size(); ++i)
+    if (!gone[i]) kept.push_back(std::move(plan.units[i]));
+  plan.units = std::move(kept);
+}
 
 // Whether region R computes relu(a sum of its inputs, each once) as adds and
 // one final relu, and nothing else.
@@ -115,10 +123,7 @@ void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
     R = std::move(f);
     gone[conv] = true;
   }
-  std::vector<Unit> kept;
-  for (size_t i = 0; i < plan.units.size(); ++i)
-    if (!gone[i]) kept.push_back(std::move(plan.units[i]));
-  plan.units = std::move(kept);
+  drop_units(plan, gone);
 }
 
 }  // namespace
@@ -187,10 +192,7 @@ void fuse_bn_factors(const ir::Graph& g, UnitPlan& plan) {
     if (rstd != ir::kNoValue) bn.outputs.push_back(rstd);
     gone[&R - plan.units.data()] = true;
   }
-  std::vector<Unit> kept;
-  for (size_t i = 0; i < plan.units.size(); ++i)
-    if (!gone[i]) kept.push_back(std::move(plan.units[i]));
-  plan.units = std::move(kept);
+  drop_units(plan, gone);
 }
 
 // A batch-norm backward whose dy is a residual block's output gradient,
@@ -237,10 +239,7 @@ void fuse_bn_prologues(const ir::Graph& g, UnitPlan& plan) {
       break;
     }
   }
-  std::vector<Unit> kept;
-  for (size_t i = 0; i < plan.units.size(); ++i)
-    if (!gone[i]) kept.push_back(std::move(plan.units[i]));
-  plan.units = std::move(kept);
+  drop_units(plan, gone);
 }
 
 }  // namespace
