@@ -19,6 +19,9 @@
 #include "compiler/train/train_graph.h"
 #include "runtime/runner.h"
 #include "runtime/train/evaluator.h"
+#ifdef ACNN_HAVE_CUDA
+#include "backends/cuda/plan_report.h"
+#endif
 
 namespace acnn::cli {
 
@@ -166,6 +169,20 @@ Command register_bench(CLI::App& app) {
     const double seconds = runner->stop_timer();
     const MemoryReport mem = runner->memory();
     const double img_s = static_cast<double>(o->batch) * steps / seconds;
+    // On the GPU: the plan's floor (acnn dump --stage device), to see how far
+    // the measured step is from it.
+    double floor_ms = NAN;
+#ifdef ACNN_HAVE_CUDA
+    if (gpu) {
+      cuda::Precision cp = cuda::Precision::FP32;
+      cuda::parse_precision(precision, &cp);
+      cuda::PlanReportOptions po;
+      po.units = false;
+      cuda::PlanTotals totals;
+      cuda::plan_report(cuda::plan_device(*g, cp), po, &totals);
+      floor_ms = 1e3 * totals.floor_s;
+    }
+#endif
     const double gib = 1024.0 * 1024.0 * 1024.0;
 
     std::printf("%s: %s %s, batch %lld, %s on %s\n", fwd->name.c_str(), o->mode.c_str(), m->file.c_str(),
@@ -175,6 +192,9 @@ Command register_bench(CLI::App& app) {
                 mem.peak / gib, mem.peak_source.c_str(), parameter_count(*fwd) / 1e6);
     std::printf("  arena %.1f MiB  persistent %.1f MiB  dedicated %.1f MiB  workspace %.1f MiB\n", mem.arena / 1048576.0,
                 mem.persistent / 1048576.0, mem.dedicated / 1048576.0, mem.workspace / 1048576.0);
+    if (!std::isnan(floor_ms))
+      std::printf("  floor %.2f ms per step (H100 SXM model, acnn dump --stage device): measured %.2fx of it\n", floor_ms,
+                  1e3 * seconds / steps / floor_ms);
     if (!std::isnan(last_loss)) std::printf("  loss %.4f -> %.4f\n", first_loss, last_loss);
     if (o->profile) std::printf("%s", runner->time_report(25).c_str());
     if (!o->json.empty()) {
@@ -204,6 +224,7 @@ Command register_bench(CLI::App& app) {
                           {"cuda_graphs", gpu && !o->no_graphs && !o->profile},
                           {"timer", gpu ? "cuda events" : "steady clock"}};
       if (!std::isnan(last_loss)) j["loss_first"] = first_loss, j["loss_last"] = last_loss;
+      if (!std::isnan(floor_ms)) j["floor_ms"] = floor_ms;
       std::ofstream out(o->json);
       if (!out) {
         std::cerr << "acnn: error: cannot write " << o->json << "\n";

@@ -233,8 +233,8 @@ def torch_row(model, mode, compiled):
     return None
 rows = [("resnet50_train", "resnet50", "train"), ("resnet50_infer", "resnet50", "infer"),
         ("assemble_resnet50_train", "skresnet50d", "train"), ("resnet50_train_remat256", "resnet50", "train")]
-print("%-24s %10s %10s %10s %8s %8s %9s %9s %8s" % ("case", "acnn img/s", "compiled", "eager", "x comp", "x eager",
-                                                     "acnn GiB", "torch GiB", "compile s"))
+print("%-24s %10s %10s %10s %8s %8s %9s %9s %8s %9s" % ("case", "acnn img/s", "compiled", "eager", "x comp", "x eager",
+                                                          "acnn GiB", "torch GiB", "compile s", "x floor"))
 for name, tmodel, mode in rows:
     b = load("bench_%s.json" % name)
     c, e = torch_row(tmodel, mode, True), torch_row(tmodel, mode, False)
@@ -244,9 +244,11 @@ for name, tmodel, mode in rows:
     fmt = lambda r: "%.1f" % r["img_s"] if r else "-"
     ratio = lambda r: "%.2f" % (b["img_s"] / r["img_s"]) if r else "-"
     ref = c or e
-    print("%-24s %10.1f %10s %10s %8s %8s %9.2f %9s %8.1f" % (name, b["img_s"], fmt(c), fmt(e), ratio(c), ratio(e),
-          b["peak_GiB"], "%.2f" % ref["peak_GiB"] if ref else "-", b["compile_s"]))
+    floor = "%.2f" % (b["ms_iter"] / b["floor_ms"]) if b.get("floor_ms") else "-"
+    print("%-24s %10.1f %10s %10s %8s %8s %9.2f %9s %8.1f %9s" % (name, b["img_s"], fmt(c), fmt(e), ratio(c), ratio(e),
+          b["peak_GiB"], "%.2f" % ref["peak_GiB"] if ref else "-", b["compile_s"], floor))
 print("(torch: timm in bf16 autocast, channels_last, batch 256, 224x224, this call; assemble_resnet50 is compared with "
-      "skresnet50d, the closest timm model, at 224x224 too: acnn's network adds Big-Little and anti-aliasing)")
+      "skresnet50d, the closest timm model, at 224x224 too: acnn's network adds Big-Little and anti-aliasing; "
+      "x floor: acnn's step time over its plan's floor, acnn dump --stage device)")
 EOF
 echo "device-check: done in $(($(date +%s) - T0)) s; results in $OUT"

@@ -155,7 +155,7 @@ PlanMemory plan_memory(const DevicePlan& p) {
   return m;
 }
 
-std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
+std::string plan_report(const DevicePlan& p, const PlanReportOptions& o, PlanTotals* totals) {
   const ir::Graph& g = *p.graph;
   const bool half = p.precision != Precision::FP32;
   const double peak_flops = (half ? o.tflops_half : o.tflops_fp32) * 1e12, bandwidth = o.bandwidth_gbs * 1e9;
@@ -242,6 +242,7 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o) {
       if (!read[v] && skips) units << "     (%" << v << " is not read: not written)\n";
   }
 
+  if (totals) *totals = PlanTotals{total.launches, total.read, total.written, total.flops, total.floor_s};
   const PlanMemory mem = plan_memory(p);
   std::ostringstream os;
   os << "device plan (" << precision_name(p.precision) << "): " << total.launches << " kernel launches per step"

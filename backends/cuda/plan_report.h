@@ -25,7 +25,16 @@ struct PlanReportOptions {
   double tflops_fp32 = 67;       // fp32 (non-tensor) peak, for fp32 plans
 };
 
-std::string plan_report(const DevicePlan& plan, const PlanReportOptions& o = {});
+// The totals of the table's last row.
+struct PlanTotals {
+  int launches = 0;
+  double read = 0, written = 0, flops = 0;
+  double floor_s = 0;
+};
+
+// The report; `totals`, when given, receives the table's totals (`acnn bench`
+// sets its measured step time against the floor).
+std::string plan_report(const DevicePlan& plan, const PlanReportOptions& o = {}, PlanTotals* totals = nullptr);
 
 // The memory the plan needs, estimated from liveness: each value a kernel
 // writes lives, in its preferred format, from its producer unit to its last
