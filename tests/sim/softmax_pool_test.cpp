@@ -1,9 +1,10 @@
-// The softmax family, cross entropy, pooling and the fp16 loss-scaling steps
-// of backends/cuda/kernels.cu on simulated threads against double-precision
-// loops over the same stored inputs.
+// The softmax family, cross entropy, pooling, a convolution's epilogue and
+// the fp16 loss-scaling steps of backends/cuda/kernels.cu on simulated
+// threads against double-precision loops over the same stored inputs.
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backends/cuda/device_abi.h"
@@ -232,4 +233,38 @@ TEST_CASE("kernels on the host: fp16 loss scaling finds non-finite gradients and
   for (int i = 0; i < acnn::cuda::kLossScaleGrowthInterval; ++i) kn::loss_scale_update(&st, nullptr);
   CHECK(st.loss_scale == acnn::cuda::kInitialLossScale);
   CHECK(st.good_steps == 0);
+}
+
+TEST_CASE("kernels on the host: a convolution's epilogue in both layouts, and bias sums", "[sim]") {
+  // y = relu(y + bias[c] (+ z)) with c the channel of NHWC (inner 1) or NCHW
+  // (inner H*W) storage; the fallback when cuDNN does not fuse it.
+  each_storage_type([&]<class T>() {
+    const int64_t N = 2, C = 5, HW = 12, n = N * C * HW;
+    for (int64_t inner : {int64_t{1}, HW})
+      for (bool with_z : {false, true}) {
+        Guarded<T> y(n), z(n);
+        Guarded<float> bias(C);
+        for (int64_t i = 0; i < n; ++i) y.set(i, normal()), z.set(i, normal());
+        for (int64_t c = 0; c < C; ++c) bias.set(c, 0.5f * normal());
+        std::vector<double> want(n);
+        for (int64_t i = 0; i < n; ++i) {
+          const double v = y.at(i) + bias.at((i / inner) % C) + (with_z ? z.at(i) : 0.0);
+          want[i] = v > 0 ? v : 0;
+        }
+        kn::conv_epilogue(dtype_of<T>(), y.data(), bias.data(), with_z ? z.data() : nullptr, n, C, inner, nullptr);
+        std::ostringstream at;
+        at << " inner=" << inner << (with_z ? " z" : "");
+        expect_close(label<T>("epilogue") + at.str(), n, [&](size_t i) { return y.at(i); },
+                     [&](size_t i) { return want[i]; }, std::is_same_v<T, float> ? 1e-6 : 1e-2, 1e-6);
+      }
+    Guarded<float> a(7), b(7);
+    Guarded<T> sum(7), one(7);
+    for (int64_t i = 0; i < 7; ++i) a.set(i, normal()), b.set(i, normal());
+    kn::bias_sum(dtype_of<T>(), a.data(), b.data(), sum.data(), 7, nullptr);
+    kn::bias_sum(dtype_of<T>(), a.data(), nullptr, one.data(), 7, nullptr);
+    expect_close(label<T>("bias sum"), 7, [&](size_t i) { return sum.at(i); },
+                 [&](size_t i) { return static_cast<double>(a.at(i)) + b.at(i); }, std::is_same_v<T, float> ? 1e-6 : 1e-2, 1e-6);
+    expect_close(label<T>("bias"), 7, [&](size_t i) { return one.at(i); }, [&](size_t i) { return a.at(i); },
+                 std::is_same_v<T, float> ? 0 : 1e-2, 0);
+  });
 }
