@@ -220,7 +220,7 @@ Command register_bench(CLI::App& app) {
                           {"workspace_bytes", mem.workspace},
                           {"passes", o->no_fuse ? o->passes + " -fusion" : o->passes},
                           {"remat_min_mib", o->remat_min_mib >= 0 ? o->remat_min_mib
-                                                                  : static_cast<double>(passes::kRematMinBytes >> 20)},
+                                            : static_cast<double>((gpu ? passes::kRematMinBytesCuda : passes::kRematMinBytes) >> 20)},
                           {"cuda_graphs", gpu && !o->no_graphs && !o->profile},
                           {"timer", gpu ? "cuda events" : "steady clock"}};
       if (!std::isnan(last_loss)) j["loss_first"] = first_loss, j["loss_last"] = last_loss;

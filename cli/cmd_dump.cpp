@@ -237,6 +237,8 @@ Command register_dump(CLI::App& app) {
         po.print_to = &printed;
         po.print_scope = d->scope;
         po.disabled = passes::disabled_from_list(d->passes);
+        // The device stage shows what the GPU runs, with the GPU's remat default.
+        if (d->stage == "device" && d->remat_min_mib < 0) po.remat_min_bytes = passes::kRematMinBytesCuda;
         po.set_remat_min_mib(d->remat_min_mib);
         po.stop_before_fusion = d->stage == "opt";
         po.timer = t;

@@ -17,7 +17,9 @@ void add_pass_options(CLI::App* cmd, std::string& list, bool& no_fuse, double& r
 void add_remat_option(CLI::App* cmd, double& remat_min_mib) {
   cmd->add_option("--remat-min-mib", remat_min_mib,
                   "recompute (remat) only activations of at least this many MiB (default " +
-                      std::to_string(passes::kRematMinBytes >> 20) + "; larger: more memory, fewer recomputations)")
+                      std::to_string(passes::kRematMinBytes >> 20) + " on the CPU, " +
+                      std::to_string(passes::kRematMinBytesCuda >> 20) +
+                      " on the GPU and for --stage device; larger: more memory, fewer recomputations)")
       ->check(CLI::Range(0.0, 1048576.0));
 }
 

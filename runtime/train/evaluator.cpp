@@ -39,8 +39,12 @@ void optimize_graph(ir::Graph& g, const RunSetup& s, passes::Mode mode, passes::
   po.timer = timer;
   // On the GPU the CUDA lowering takes every fused kind (or inlines it);
   // on the CPU, kinds no fast backend runs are expanded back.
-  if (resolve_device(s.device) == "cuda") passes::run_pipeline(g, po);
-  else optimize_for_executor(g, po, s.backends);
+  if (resolve_device(s.device) == "cuda") {
+    if (s.remat_min_mib < 0) po.remat_min_bytes = passes::kRematMinBytesCuda;
+    passes::run_pipeline(g, po);
+  } else {
+    optimize_for_executor(g, po, s.backends);
+  }
 }
 
 RunnerOptions runner_options(const RunSetup& s, const std::string& precision, uint64_t seed) {

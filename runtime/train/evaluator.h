@@ -36,8 +36,8 @@ struct RunSetup {
   std::string passes = "all";
   bool no_fuse = false;
   // Remat recomputes only activations of at least this many MiB (< 0: the
-  // pipeline's default, kRematMinBytes): on a GPU with memory to spare, a
-  // larger threshold trades memory for fewer recomputations.
+  // default, kRematMinBytes on the CPU and kRematMinBytesCuda on the GPU,
+  // which has memory to spare for fewer recomputations).
   double remat_min_mib = -1;
   bool profile = false;               // per-kernel times
 };
