@@ -91,10 +91,9 @@ std::vector<int64_t> extra_pads(const ops::ConvGeom& c, int64_t ph, int64_t pw) 
 // The beta of the batch norm whose output `s` is, when that batch norm is the
 // one `bwd` (a batch_norm_backward) differentiates: the same x, gamma, eps and
 // statistics (the training forward's, or remat's batch_norm_infer with them).
-ValueId same_batch_norm_beta(const ir::Graph& g, const std::vector<NodeId>& producer, ValueId s, const ir::Node& bwd) {
-  const NodeId pid = producer[s];
-  if (pid < 0) return ir::kNoValue;
-  const ir::Node& p = g.node(pid);
+ValueId same_batch_norm_beta(const ir::Graph& g, ValueId s, const ir::Node& bwd) {
+  if (g.value(s).producer < 0) return ir::kNoValue;
+  const ir::Node& p = g.producer(s);
   ValueId x = bwd.inputs[1], gamma = bwd.inputs[2], mean = bwd.inputs[3], var = bwd.inputs[4];
   if (p.attrs.f("eps", 1e-5) != bwd.attrs.f("eps", 1e-5) || p.inputs[0] != x || p.inputs[1] != gamma) return ir::kNoValue;
   if (p.op == OpKind::BatchNormTrain && p.outputs[0] == s && p.outputs[1] == mean && p.outputs[2] == var)
@@ -108,24 +107,20 @@ ValueId same_batch_norm_beta(const ir::Graph& g, const std::vector<NodeId>& prod
 // output, and nothing else reading the masked gradient: one
 // batch_norm_relu_backward(dy, x, gamma, beta, mean, var).
 int fold_relu_masks(ir::Graph& g) {
-  std::vector<NodeId> producer(g.num_values(), -1);
   std::vector<int> readers(g.num_values(), 0);
-  for (NodeId id = 0; id < static_cast<NodeId>(g.num_nodes()); ++id) {
-    const ir::Node& n = g.node(id);
-    if (n.dead) continue;
-    for (ValueId v : n.inputs) ++readers[v];
-    for (ValueId v : n.outputs) producer[v] = id;
-  }
+  for (const ir::Node& n : g.nodes())
+    if (!n.dead)
+      for (ValueId v : n.inputs) ++readers[v];
   for (const auto& [name, v] : g.outputs) ++readers[v];
   for (const ir::StateUpdate& u : g.updates) ++readers[u.value];
   int folded = 0;
   for (NodeId id = 0; id < static_cast<NodeId>(g.num_nodes()); ++id) {
     if (g.node(id).dead || g.node(id).op != OpKind::BatchNormBackward) continue;
-    const NodeId rid = producer[g.node(id).inputs[0]];
+    const NodeId rid = g.value(g.node(id).inputs[0]).producer;
     if (rid < 0 || g.node(rid).op != OpKind::ReluBackward || readers[g.node(rid).outputs[0]] != 1) continue;
     ValueId s = g.node(rid).inputs[1];
-    if (producer[s] >= 0 && g.node(producer[s]).op == OpKind::Relu) s = g.node(producer[s]).inputs[0];
-    const ValueId beta = same_batch_norm_beta(g, producer, s, g.node(id));
+    if (g.value(s).producer >= 0 && g.producer(s).op == OpKind::Relu) s = g.producer(s).inputs[0];
+    const ValueId beta = same_batch_norm_beta(g, s, g.node(id));
     if (beta == ir::kNoValue) continue;
     ir::Node& n = g.node(id);
     n.op = OpKind::BatchNormReluBackward;
