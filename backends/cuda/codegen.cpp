@@ -625,22 +625,33 @@ GenKernel gen_update_group(const ir::Graph& g, const Unit& member, const std::ve
   return gen_update_group(g, {UpdateCode{&member, in, out}}, sc, skip_on_overflow, name);
 }
 
-std::vector<UpdateCode> update_codes(const Unit& group, const std::vector<Format>& in, const std::vector<Format>& out,
-                                     std::vector<int>* code_of) {
-  std::vector<UpdateCode> codes;
+std::vector<UpdateCode> update_codes(const ir::Graph& g, const Unit& group, std::vector<Format>* in,
+                                     std::vector<Format>* out, std::vector<int>* code_of) {
   std::vector<const std::string*> keys;
+  std::vector<size_t> first_in, first_out, rep;  // per code: its first member and that member's operand offsets
   code_of->clear();
-  size_t i = 0, o = 0;
-  for (const Unit& m : group.members) {
+  for (size_t i = 0, o = 0, mi = 0; mi < group.members.size(); ++mi) {
+    const Unit& m = group.members[mi];
     size_t c = 0;
     while (c < keys.size() && *keys[c] != m.code_key) ++c;
-    if (c == keys.size()) {
-      keys.push_back(&m.code_key);
-      codes.push_back(UpdateCode{&m, std::vector<Format>(in.begin() + i, in.begin() + i + m.inputs.size()),
-                                 std::vector<Format>(out.begin() + o, out.begin() + o + m.outputs.size())});
-    }
+    if (c == keys.size()) keys.push_back(&m.code_key), rep.push_back(mi), first_in.push_back(i), first_out.push_back(o);
     code_of->push_back(static_cast<int>(c));
+    // The code's element types, the member's own output layout.
+    const DevLayout ol = canonical((*out)[o].layout, g.type(m.outputs[0]).shape);
+    for (size_t k = 0; k < m.inputs.size(); ++k) {
+      const Shape& sh = g.type(m.inputs[k]).shape;
+      const Format want = canonical(Format{(*in)[first_in[c] + k].dtype, numel(sh) == 1 ? DevLayout::Plain : ol}, sh);
+      if (!same_format((*in)[i + k], want, sh)) (*in)[i + k] = want;
+    }
+    for (size_t k = 0; k < m.outputs.size(); ++k)
+      (*out)[o + k] = canonical(Format{(*out)[first_out[c] + k].dtype, (*out)[o + k].layout}, g.type(m.outputs[k]).shape);
     i += m.inputs.size(), o += m.outputs.size();
+  }
+  std::vector<UpdateCode> codes;
+  for (size_t c = 0; c < keys.size(); ++c) {  // a representative's own operands may have been coerced too
+    const Unit& m = group.members[rep[c]];
+    codes.push_back(UpdateCode{&m, std::vector<Format>(in->begin() + first_in[c], in->begin() + first_in[c] + m.inputs.size()),
+                               std::vector<Format>(out->begin() + first_out[c], out->begin() + first_out[c] + m.outputs.size())});
   }
   return codes;
 }

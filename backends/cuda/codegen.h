@@ -65,10 +65,13 @@ struct UpdateCode {
 GenKernel gen_update_group(const ir::Graph& g, const std::vector<UpdateCode>& codes, const ScalarIndex& sc,
                            bool skip_on_overflow, const std::string& name);
 // The codes of an update group: per distinct member code key, its first
-// member with the formats `in`/`out` give it (all members' operands in
-// unit_inputs/unit_outputs order); (*code_of)[m] is member m's code.
-std::vector<UpdateCode> update_codes(const Unit& group, const std::vector<Format>& in, const std::vector<Format>& out,
-                                     std::vector<int>* code_of);
+// member. `in`/`out` are all members' operand formats (unit_inputs and
+// unit_outputs order); each member's are made its code's element types, in
+// its own output's layout (where they differ, the runner converts the
+// operand), and each code gets its first member's. (*code_of)[m] is member
+// m's code.
+std::vector<UpdateCode> update_codes(const ir::Graph& g, const Unit& group, std::vector<Format>* in,
+                                     std::vector<Format>* out, std::vector<int>* code_of);
 // The code of an update region with names and sizes left out, or "" when it
 // cannot run flat (an input neither full-size in the output layout nor a
 // scalar). Members with equal keys share one multi-tensor kernel.

@@ -274,31 +274,9 @@ std::unique_ptr<DevKernel> make_generated(KernelRequest& r) {
   std::string name = "acnn_k" + std::to_string(counter++);
   if (u.kind == UnitKind::UpdateGroup) {
     // Members run flat, one code per distinct code key (the optimizer's
-    // formulas), each code written for its first member. A member reads and
-    // writes in its code's element types and its own output's layout: where
-    // an operand arrived otherwise (a kernel wrote another type than
-    // planned), the runner converts it.
+    // formulas), each in its code's element types.
     std::vector<int> code_of;
-    std::vector<const std::string*> keys;
-    std::vector<size_t> first_in, first_out;  // per code: its first member's operand offsets
-    for (size_t io_ = 0, oo = 0, mi = 0; mi < u.members.size(); ++mi) {
-      const Unit& m = u.members[mi];
-      size_t c = 0;
-      while (c < keys.size() && *keys[c] != m.code_key) ++c;
-      if (c == keys.size()) keys.push_back(&m.code_key), first_in.push_back(io_), first_out.push_back(oo);
-      const DevLayout ol = canonical(r.out[oo].layout, r.g.type(m.outputs[0]).shape);
-      for (size_t k = 0; k < m.inputs.size(); ++k) {
-        const Shape& sh = r.g.type(m.inputs[k]).shape;
-        const Format want = canonical(Format{r.in[first_in[c] + k].dtype, numel(sh) == 1 ? DevLayout::Plain : ol}, sh);
-        if (!same_format(r.in[io_ + k], want, sh)) r.in[io_ + k] = want;
-      }
-      for (size_t k = 0; k < m.outputs.size(); ++k) {
-        const Shape& sh = r.g.type(m.outputs[k]).shape;
-        r.out[oo + k] = canonical(Format{r.out[first_out[c] + k].dtype, r.out[oo + k].layout}, sh);
-      }
-      io_ += m.inputs.size(), oo += m.outputs.size();
-    }
-    std::vector<UpdateCode> codes = update_codes(u, r.in, r.out, &code_of);
+    std::vector<UpdateCode> codes = update_codes(r.g, u, &r.in, &r.out, &code_of);
     GenKernel k = gen_update_group(r.g, codes, r.scalars, r.skip_on_overflow, name);
     std::vector<std::pair<int, int>> io;
     std::vector<int64_t> sizes;

@@ -138,7 +138,8 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
       j.in = u.inputs, j.out = u.outputs;
       j.k = gen_region(g, u, fmts(j.in), fmts(j.out), sc, name);
     } else if (u.kind == UnitKind::UpdateGroup) {
-      j.k = gen_update_group(g, update_codes(u, fmts(unit_inputs(u)), fmts(unit_outputs(u)), &j.code_of), sc, false, name);
+      std::vector<Format> in = fmts(unit_inputs(u)), out = fmts(unit_outputs(u));
+      j.k = gen_update_group(g, update_codes(g, u, &in, &out, &j.code_of), sc, false, name);
     } else if (u.kind == UnitKind::Node && gather_op(g.node(u.nodes[0]).op)) {
       j.in = u.inputs, j.out = u.outputs;
       j.k = gen_gather(g, g.node(u.nodes[0]), fmts(j.in), d.formats.preferred[j.out[0]], name);

@@ -60,8 +60,8 @@ std::string program_of(const DevicePlan& d, int* kernels) {
       src += gen_region(g, u, fmts(u.inputs), fmts(u.outputs), sc, name).source;
     } else if (u.kind == UnitKind::UpdateGroup) {
       std::vector<int> code_of;
-      src += gen_update_group(g, update_codes(u, fmts(unit_inputs(u)), fmts(unit_outputs(u)), &code_of), sc, true, name)
-                 .source;
+      std::vector<Format> in = fmts(unit_inputs(u)), out = fmts(unit_outputs(u));
+      src += gen_update_group(g, update_codes(g, u, &in, &out, &code_of), sc, true, name).source;
     } else if (u.kind == UnitKind::Node && gather_op(g.node(u.nodes[0]).op)) {
       src += gen_gather(g, g.node(u.nodes[0]), fmts(u.inputs), d.formats.preferred[u.outputs[0]], name).source;
     }
