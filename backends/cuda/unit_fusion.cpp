@@ -90,6 +90,7 @@ void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
     ValueId y = ir::kNoValue, z = ir::kNoValue;
     std::vector<ValueId> biases;
     int conv = -1, full = 0;
+    bool other = false;  // an input neither full-size nor per channel
     for (ValueId v : R.inputs) {
       const Shape& s = g.type(v).shape;
       if (s == R.space) {
@@ -104,11 +105,11 @@ void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
       } else if (s == Shape{1, C, 1, 1}) {
         biases.push_back(v);
       } else {
-        full = 99;
+        other = true;
       }
     }
     // Two biases: a projection block's relu(conv + b + conv' + b'), z = conv'.
-    if (conv < 0 || full > 2 || biases.empty() || biases.size() > 2 || !is_float(g.type(y).dtype)) continue;
+    if (conv < 0 || other || full > 2 || biases.empty() || biases.size() > 2 || !is_float(g.type(y).dtype)) continue;
     // The fused unit runs where the region did: after z and the convolution's
     // operands, which the convolution alone may have preceded.
     Unit f;
