@@ -210,45 +210,78 @@ class StatusKernel final : public DevKernel {
   bool clear_;
 };
 
-class NonfiniteCheck final : public DevKernel {
+// A hand-written kernel over a list of tensors: per tensor an AcnnItem (its
+// input's pointer, then its output's when the kernel has outputs; its
+// element count; its storage types as codes 0 f32, 1 f16, 2 bf16 in pad:
+// the input's, and the output's times 4) and one AcnnChunk per `chunk`
+// elements, uploaded once the addresses are final.
+class TensorListKernel : public DevKernel {
  public:
-  size_t state_bytes() const override { return state_size_; }
+  TensorListKernel(const std::vector<int64_t>& numels, int64_t chunk) : chunk_(chunk) {
+    for (size_t i = 0; i < numels.size(); ++i)
+      for (int64_t b = 0; b < numels[i]; b += chunk)
+        chunks_.push_back(AcnnChunk{static_cast<unsigned int>(i), 0, static_cast<unsigned long long>(b)});
+    items_ = numels.size();
+  }
+  size_t state_bytes() const override { return items_ * sizeof(AcnnItem) + chunks_.size() * sizeof(AcnnChunk); }
   void bind_state(void* p) override { state_ = static_cast<char*>(p); }
-  void prepare(const std::vector<DevTensor>& in, const std::vector<DevTensor>&, Device&) override {
+  void prepare(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, Device&) override {
+    if (in.size() != items_ || (!out.empty() && out.size() != in.size()))
+      throw std::logic_error("tensor list kernel: operands do not match its sizes");
     std::vector<AcnnItem> items(in.size());
-    chunks_.clear();
     for (size_t i = 0; i < in.size(); ++i) {
       std::memset(&items[i], 0, sizeof(AcnnItem));
       items[i].ptr[0] = in[i].ptr;
       items[i].n = static_cast<unsigned long long>(in[i].numel());
-      items[i].pad = in[i].fmt.dtype == DType::F16 ? 1 : in[i].fmt.dtype == DType::BF16 ? 2 : 0;
-      for (int64_t b = 0; b < in[i].numel(); b += kernels::kCheckChunk)
-        chunks_.push_back(AcnnChunk{static_cast<unsigned int>(i), 0, static_cast<unsigned long long>(b)});
+      items[i].pad = static_cast<unsigned long long>(type_code(in[i].fmt.dtype));
+      if (!out.empty()) {
+        if (out[i].numel() != in[i].numel()) throw std::logic_error("tensor list kernel: an output of another size");
+        items[i].ptr[1] = out[i].ptr;
+        items[i].pad += 4 * static_cast<unsigned long long>(type_code(out[i].fmt.dtype));
+      }
     }
-    if (items.size() * sizeof(AcnnItem) + chunks_.size() * sizeof(AcnnChunk) > state_size_)
-      throw std::logic_error("nonfinite check: tables larger than sized");
     ACNN_CUDA(cudaMemcpy(state_, items.data(), items.size() * sizeof(AcnnItem), cudaMemcpyHostToDevice));
     ACNN_CUDA(cudaMemcpy(state_ + items.size() * sizeof(AcnnItem), chunks_.data(), chunks_.size() * sizeof(AcnnChunk),
                          cudaMemcpyHostToDevice));
-    items_ = items.size();
-  }
-  void launch(const std::vector<DevTensor>&, const std::vector<DevTensor>&, LaunchCtx& c) override {
-    kernels::nonfinite_check(reinterpret_cast<const AcnnItem*>(state_),
-                             reinterpret_cast<const AcnnChunk*>(state_ + items_ * sizeof(AcnnItem)),
-                             static_cast<int64_t>(chunks_.size()), c.status, c.stream);
-  }
-  std::string describe() const override { return "cuda:nonfinite_check"; }
-  // Sized before prepare() from the operands' element counts.
-  void size_for(const std::vector<int64_t>& numels) {
-    size_t chunks = 0;
-    for (int64_t n : numels) chunks += static_cast<size_t>((n + kernels::kCheckChunk - 1) / kernels::kCheckChunk);
-    state_size_ = numels.size() * sizeof(AcnnItem) + chunks * sizeof(AcnnChunk);
   }
 
+ protected:
+  const AcnnItem* items() const { return reinterpret_cast<const AcnnItem*>(state_); }
+  const AcnnChunk* chunks() const { return reinterpret_cast<const AcnnChunk*>(state_ + items_ * sizeof(AcnnItem)); }
+  int64_t num_chunks() const { return static_cast<int64_t>(chunks_.size()); }
+  size_t num_items() const { return items_; }
+
  private:
-  size_t state_size_ = 0, items_ = 0;
-  char* state_ = nullptr;
+  static int type_code(DType t) {
+    switch (t) {
+      case DType::F32: return 0;
+      case DType::F16: return 1;
+      case DType::BF16: return 2;
+      default: throw std::logic_error(std::string("tensor list kernel: no code for ") + dtype_name(t));
+    }
+  }
+  int64_t chunk_;
+  size_t items_ = 0;
   std::vector<AcnnChunk> chunks_;
+  char* state_ = nullptr;
+};
+
+class NonfiniteCheck final : public TensorListKernel {
+ public:
+  explicit NonfiniteCheck(const std::vector<int64_t>& numels) : TensorListKernel(numels, kernels::kCheckChunk) {}
+  void launch(const std::vector<DevTensor>&, const std::vector<DevTensor>&, LaunchCtx& c) override {
+    kernels::nonfinite_check(items(), chunks(), num_chunks(), c.status, c.stream);
+  }
+  std::string describe() const override { return "cuda:nonfinite_check"; }
+};
+
+class CastGroup final : public TensorListKernel {
+ public:
+  explicit CastGroup(const std::vector<int64_t>& numels) : TensorListKernel(numels, kernels::kCastChunk) {}
+  void launch(const std::vector<DevTensor>&, const std::vector<DevTensor>&, LaunchCtx& c) override {
+    kernels::cast_group(items(), chunks(), num_chunks(), c.stream);
+  }
+  std::string describe() const override { return "cuda:cast_group x" + std::to_string(num_items()); }
 };
 
 std::string unit_label(const ir::Graph& g, const Unit& u) {
@@ -324,11 +357,10 @@ std::unique_ptr<DevKernel> make_copy(size_t bytes, bool unless_overflow) {
 }
 std::unique_ptr<DevKernel> make_clear_overflow() { return std::make_unique<StatusKernel>(true); }
 std::unique_ptr<DevKernel> make_loss_scale_update() { return std::make_unique<StatusKernel>(false); }
-std::unique_ptr<DevKernel> make_nonfinite_check() { return std::make_unique<NonfiniteCheck>(); }
-
-void size_nonfinite_check(DevKernel& k, const std::vector<int64_t>& numels) {
-  dynamic_cast<NonfiniteCheck&>(k).size_for(numels);
+std::unique_ptr<DevKernel> make_nonfinite_check(const std::vector<int64_t>& numels) {
+  return std::make_unique<NonfiniteCheck>(numels);
 }
+std::unique_ptr<DevKernel> make_cast_group(const std::vector<int64_t>& numels) { return std::make_unique<CastGroup>(numels); }
 
 bool reads_in_place(const DevKernel& k, int i, int j) {
   if (auto* g = dynamic_cast<const GenLaunch*>(&k)) return g->aligned(i, j);

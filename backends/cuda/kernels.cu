@@ -281,21 +281,36 @@ __global__ void avg_pool_backward_kernel(const T* dy, T* dx, PoolGeom g) {
   }
 }
 
-// ---------------------------------------------------------------- loss scaling
+// ---------------------------------------------------------------- tensor lists, loss scaling
+
+// Element i of a tensor whose type code (0 f32, 1 f16, 2 bf16) is `code`.
+__device__ __forceinline__ float ld_coded(const void* p, unsigned long long code, unsigned long long i) {
+  if (code == 0) return ld(static_cast<const float*>(p), i);
+  if (code == 1) return ld(static_cast<const __half*>(p), i);
+  return ld(static_cast<const __nv_bfloat16*>(p), i);
+}
 
 __global__ void nonfinite_kernel(const AcnnItem* items, const AcnnChunk* chunks, AcnnStatus* st) {
   const AcnnChunk ch = chunks[blockIdx.x];
   const AcnnItem& it = items[ch.item];
   const unsigned long long end = min(ch.begin + static_cast<unsigned long long>(kCheckChunk), it.n);
   bool bad = false;
-  for (unsigned long long i = ch.begin + threadIdx.x; i < end; i += blockDim.x) {
-    float v;
-    if (it.pad == 0) v = static_cast<const float*>(it.ptr[0])[i];
-    else if (it.pad == 1) v = __half2float(static_cast<const __half*>(it.ptr[0])[i]);
-    else v = __bfloat162float(static_cast<const __nv_bfloat16*>(it.ptr[0])[i]);
-    bad = bad || !isfinite(v);
-  }
+  for (unsigned long long i = ch.begin + threadIdx.x; i < end; i += blockDim.x)
+    bad = bad || !isfinite(ld_coded(it.ptr[0], it.pad, i));
   if (__syncthreads_or(bad) && threadIdx.x == 0) st->overflow = 1;
+}
+
+__global__ void cast_group_kernel(const AcnnItem* items, const AcnnChunk* chunks) {
+  const AcnnChunk ch = chunks[blockIdx.x];
+  const AcnnItem& it = items[ch.item];
+  const unsigned long long end = min(ch.begin + static_cast<unsigned long long>(kCastChunk), it.n);
+  const unsigned long long from = it.pad % 4, to = it.pad / 4;
+  for (unsigned long long i = ch.begin + threadIdx.x; i < end; i += blockDim.x) {
+    const float v = ld_coded(it.ptr[0], from, i);
+    if (to == 0) st(static_cast<float*>(it.ptr[1]), i, v);
+    else if (to == 1) st(static_cast<__half*>(it.ptr[1]), i, v);
+    else st(static_cast<__nv_bfloat16*>(it.ptr[1]), i, v);
+  }
 }
 
 __global__ void copy_unless_overflow_kernel(unsigned char* dst, const unsigned char* src, size_t bytes, const AcnnStatus* st) {
@@ -468,6 +483,12 @@ void bias_sum(DType t, const float* a, const float* b, void* y, int64_t n, cudaS
     ACNN_LAUNCH(pool_blocks(n), 256, s, bias_sum_kernel<T>)(a, b, static_cast<T*>(y), n);
   });
   launched("bias_sum");
+}
+
+void cast_group(const AcnnItem* items, const AcnnChunk* chunks, int64_t nchunks, cudaStream_t s) {
+  if (nchunks == 0) return;
+  ACNN_LAUNCH(static_cast<unsigned int>(nchunks), 256, s, cast_group_kernel)(items, chunks);
+  launched("cast_group");
 }
 
 void nonfinite_check(const AcnnItem* items, const AcnnChunk* chunks, int64_t nchunks, AcnnStatus* status, cudaStream_t s) {

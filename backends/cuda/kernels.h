@@ -96,6 +96,12 @@ void bias_sum(DType t, const float* a, const float* b, void* y, int64_t n, cudaS
 void nonfinite_check(const AcnnItem* items, const AcnnChunk* chunks, int64_t nchunks, AcnnStatus* status,
                      cudaStream_t s);
 constexpr int64_t kCheckChunk = 8192;
+// items[i].ptr[1] = items[i].ptr[0] cast element by element (items[i].n
+// elements; pad % 4 the input's type code, pad / 4 the output's, codes as
+// above): the per-step half-precision copies of the master weights, all in
+// one launch.
+void cast_group(const AcnnItem* items, const AcnnChunk* chunks, int64_t nchunks, cudaStream_t s);
+constexpr int64_t kCastChunk = 8192;
 // dst = src (bytes), skipped when status->overflow is set: a state update
 // copied from an optimizer's output.
 void copy_unless_overflow(void* dst, const void* src, size_t bytes, const AcnnStatus* status, cudaStream_t s);

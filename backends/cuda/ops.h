@@ -73,8 +73,11 @@ std::unique_ptr<DevKernel> make_convert(Program& p, const Shape& s, const Format
 std::unique_ptr<DevKernel> make_copy(size_t bytes, bool unless_overflow = false);
 // fp16 loss scaling: clear the overflow flag; test the gradients; update the scale.
 std::unique_ptr<DevKernel> make_clear_overflow();
-std::unique_ptr<DevKernel> make_nonfinite_check();  // over all of its inputs
-void size_nonfinite_check(DevKernel& k, const std::vector<int64_t>& numels);  // before bind_state
+// Over all of its inputs, of these element counts.
+std::unique_ptr<DevKernel> make_nonfinite_check(const std::vector<int64_t>& numels);
+// Input i cast to output i's element type (same element order), for every
+// pair of these element counts, in one launch.
+std::unique_ptr<DevKernel> make_cast_group(const std::vector<int64_t>& numels);
 // Generated code for a region, update group or gather unit.
 std::unique_ptr<DevKernel> make_generated(KernelRequest& r);
 std::unique_ptr<DevKernel> make_loss_scale_update();

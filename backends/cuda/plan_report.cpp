@@ -167,9 +167,9 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o, PlanTot
   Cost total;
   // The conversions the runner adds in front of convolutions (cuDNN wants x,
   // w and dy in the conv's element type, NHWC): the image feed cast, each
-  // weight's half-precision copy. Once per value and format; once per run
-  // for values that never change. Other kernels take their inputs as they
-  // come, or are not modelled here.
+  // weight's half-precision copy (all of them in one launch). Once per value
+  // and format; once per run for values that never change. Other kernels
+  // take their inputs as they come, or are not modelled here.
   std::set<std::pair<ValueId, std::string>> converted;
   int once_conversions = 0;
   auto conversions_for = [&](const Unit& u) {
@@ -188,10 +188,13 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o, PlanTot
         ++once_conversions;
         continue;
       }
-      Cost& k = by_kind["format conversion (runner)"];
+      // The weights' element-type casts run as one launch (the runner's group_weight_casts()).
+      const bool weight = g.producer(v).op == ir::OpKind::Param && same_format(Format{want.dtype, have.layout}, want, vt.shape);
+      Cost& k = by_kind[weight ? "weight casts (one launch)" : "format conversion (runner)"];
       const double r = static_cast<double>(format_bytes(vt.shape, have)), w = static_cast<double>(format_bytes(vt.shape, want));
       const double f = (r + w) / bandwidth;
-      for (Cost* c : {&k, &total}) c->launches += 1, c->read += r, c->written += w, c->floor_s += f;
+      const int launch = weight && k.launches > 0 ? 0 : 1;
+      for (Cost* c : {&k, &total}) c->launches += launch, c->read += r, c->written += w, c->floor_s += f;
     }
   };
   std::ostringstream units;

@@ -73,6 +73,7 @@ int CudaRunner::get_slot(ValueId v, const Format& want) {
   const bool fixed = unchanging(src, &deps);
   Step st;
   st.kernel = make_convert(program_, shape, slots_[src].fmt, want);
+  st.cast = same_format(Format{want.dtype, slots_[src].fmt.layout}, want, shape);
   st.in = {src};
   int out = new_slot(v, want, fixed ? Home::Dedicated : Home::Arena);
   st.out = {out};
@@ -164,6 +165,7 @@ void CudaRunner::compile(const ir::Graph& src) {
     for (int ui = 0; ui < static_cast<int>(units.size()); ++ui)
       if (units[ui].optimizer) add_unit(ui);
   }
+  group_weight_casts();
   for (const auto& [name, v] : g.outputs) {
     const ir::ValueType& t = g.type(v);
     int s = get_slot(v, Format{t.dtype, DevLayout::Plain});
@@ -244,7 +246,6 @@ void CudaRunner::add_unit(int ui) {
 void CudaRunner::add_gradient_check() {
   const ir::Graph& g = *plan_.graph;
   Step st;
-  st.kernel = make_nonfinite_check();
   std::vector<int64_t> sizes;
   std::set<ValueId> seen;
   for (const Unit& o : plan_.units.units) {
@@ -259,9 +260,41 @@ void CudaRunner::add_gradient_check() {
         sizes.push_back(numel(g.type(v).shape));
       }
   }
-  size_nonfinite_check(*st.kernel, sizes);
+  st.kernel = make_nonfinite_check(sizes);
   st.scope = "loss scaling";
   steps_.push_back(std::move(st));
+}
+
+// The per-step casts of the master weights (an updated parameter read in
+// another element type, the layout the same) run as one launch, where the
+// first of them ran: nothing writes a parameter before its update, and
+// place_updates(), which runs after, keeps every read of it before that.
+void CudaRunner::group_weight_casts() {
+  std::vector<int> casts;
+  std::vector<int64_t> sizes;
+  for (int i = 0; i < static_cast<int>(steps_.size()); ++i) {
+    const Step& st = steps_[i];
+    if (!st.cast || st.cached) continue;
+    const Slot& from = slots_[root(st.in[0])];
+    const Slot& to = slots_[st.out[0]];
+    if (from.home != Home::Persistent || !same_format(Format{to.fmt.dtype, from.fmt.layout}, to.fmt, to.shape)) continue;
+    casts.push_back(i);
+    sizes.push_back(numel(to.shape));
+  }
+  if (casts.size() < 2) return;
+  Step group;
+  group.kernel = make_cast_group(sizes);
+  group.scope = "weight casts";
+  for (int i : casts) {
+    group.in.push_back(steps_[i].in[0]);
+    group.out.push_back(steps_[i].out[0]);
+  }
+  std::vector<Step> steps;
+  for (int i = 0; i < static_cast<int>(steps_.size()); ++i) {
+    if (i == casts[0]) steps.push_back(std::move(group));
+    if (std::find(casts.begin(), casts.end(), i) == casts.end()) steps.push_back(std::move(steps_[i]));
+  }
+  steps_ = std::move(steps);
 }
 
 // Each update either aliases its source to the persistent tensor (the

@@ -73,6 +73,7 @@ class CudaRunner final : public Runner {
     int64_t cached_version = -1;
     std::string scope;
     bool optimizer = false;    // writes a parameter's update (skipped on fp16 overflow)
+    bool cast = false;         // a conversion of the element type only
     double seconds = 0;
     int64_t calls = 0;
   };
@@ -108,6 +109,7 @@ class CudaRunner final : public Runner {
   bool unchanging(int s, std::vector<int>* deps) const;
   void add_unit(int ui);
   void add_gradient_check();
+  void group_weight_casts();
   void place_updates();
   void liveness();
   void allocate();

@@ -367,6 +367,12 @@ TEST_CASE("CUDA training: a few hundred mixed-precision steps learn (bf16, and f
     auto g = fashion_train_graph(batch, fp16);
     auto ref = fashion_train_graph(batch, false);
     auto gpu = gpu_runner(*g, precision), gpu32 = gpu_runner(*ref, "fp32");
+    // The convolutions' half-precision weights: one cast launch per step.
+    const std::string plan = gpu->dump_plan();
+    CHECK(plan.find("cuda:cast_group x") != std::string::npos);
+    size_t converts = 0;
+    for (size_t at = plan.find("nvrtc:convert"); at != std::string::npos; at = plan.find("nvrtc:convert", at + 1)) ++converts;
+    CHECK(converts == 1);  // the image feed's
     for (const std::string& name : gpu32->persistent_names()) gpu->set_persistent(name, gpu32->get_persistent(name));
     std::vector<double> l = train_losses(*gpu, steps, batch, 0.05f), l32 = train_losses(*gpu32, steps, batch, 0.05f);
     for (double x : l) REQUIRE(std::isfinite(x));

@@ -1,6 +1,7 @@
-// The softmax family, cross entropy, pooling, a convolution's epilogue and
-// the fp16 loss-scaling steps of backends/cuda/kernels.cu on simulated
-// threads against double-precision loops over the same stored inputs.
+// The softmax family, cross entropy, pooling, a convolution's epilogue, the
+// fp16 loss-scaling steps and the multi-tensor cast of
+// backends/cuda/kernels.cu on simulated threads against double-precision
+// loops over the same stored inputs.
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -233,6 +234,33 @@ TEST_CASE("kernels on the host: fp16 loss scaling finds non-finite gradients and
   for (int i = 0; i < acnn::cuda::kLossScaleGrowthInterval; ++i) kn::loss_scale_update(&st, nullptr);
   CHECK(st.loss_scale == acnn::cuda::kInitialLossScale);
   CHECK(st.good_steps == 0);
+}
+
+TEST_CASE("kernels on the host: one launch casts a list of tensors, each to its own element type", "[sim]") {
+  using acnn::cuda::AcnnChunk;
+  using acnn::cuda::AcnnItem;
+  Guarded<float> w1(9000), w2(3);
+  Guarded<__nv_bfloat16> b1(9000), h2f(3);
+  Guarded<__half> h2(3);
+  Guarded<float> f2(3);
+  for (size_t i = 0; i < w1.size(); ++i) w1.set(i, normal());
+  for (size_t i = 0; i < w2.size(); ++i) w2.set(i, normal()), h2f.set(i, normal());
+  // Codes: 0 f32, 1 f16, 2 bf16; pad = from + 4 * to.
+  std::vector<AcnnItem> items(3);
+  items[0].ptr[0] = w1.data(), items[0].ptr[1] = b1.data(), items[0].n = w1.size(), items[0].pad = 0 + 4 * 2;
+  items[1].ptr[0] = w2.data(), items[1].ptr[1] = h2.data(), items[1].n = w2.size(), items[1].pad = 0 + 4 * 1;
+  items[2].ptr[0] = h2f.data(), items[2].ptr[1] = f2.data(), items[2].n = h2f.size(), items[2].pad = 2 + 4 * 0;
+  std::vector<AcnnChunk> chunks;
+  for (unsigned int it = 0; it < items.size(); ++it)
+    for (unsigned long long begin = 0; begin < items[it].n; begin += kn::kCastChunk) chunks.push_back({it, 0, begin});
+  REQUIRE(chunks.size() == 4);  // the first tensor spans two chunks
+  kn::cast_group(items.data(), chunks.data(), static_cast<int64_t>(chunks.size()), nullptr);
+  for (size_t i = 0; i < w1.size(); ++i)
+    if (b1.at(i) != __bfloat162float(__float2bfloat16_rn(w1.at(i)))) FAIL("bf16 copy " << i << ": " << b1.at(i) << " for " << w1.at(i));
+  for (size_t i = 0; i < w2.size(); ++i) {
+    CHECK(h2.at(i) == __half2float(__float2half_rn(w2.at(i))));
+    CHECK(f2.at(i) == h2f.at(i));
+  }
 }
 
 TEST_CASE("kernels on the host: a convolution's epilogue in both layouts, and bias sums", "[sim]") {
