@@ -263,6 +263,10 @@ RegionView region_view(const ir::Graph& g, const Unit& u) {
     for (NodeId id : u.inlined) r.inlined.push_back(&g.node(id));
     r.inputs = u.inputs;
     r.outputs = u.outputs;
+    if (u.kind == UnitKind::ReducingRegion) {  // the reduction is not elementwise
+      r.nodes.pop_back();
+      r.outputs.pop_back();
+    }
   }
   r.views.assign(r.inputs.size(), nullptr);
   for (size_t k = 0; k < u.input_view.size() && k < r.inputs.size(); ++k)
@@ -451,62 +455,66 @@ GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout s
 
 }  // namespace
 
-GenKernel gen_region(const ir::Graph& g, const Unit& u, const std::vector<Format>& in, const std::vector<Format>& out,
-                     const ScalarIndex& sc, const std::string& name, bool skip_on_overflow) {
-  RegionView r = region_view(g, u);
-  {
-    const DevLayout sl = out.empty() ? DevLayout::Plain : canonical(out[0].layout, u.space);
-    if (const int lanes = region_lanes(r, u.space, sl, in, out); lanes > 1)
-      return gen_region_vector(r, u.space, sl, lanes, in, out, sc, name, skip_on_overflow);
-  }
-  const Shape& space = u.space;
-  const int64_t n = std::max<int64_t>(numel(space), 1);
-  const DevLayout sl = out.empty() ? DevLayout::Plain : canonical(out[0].layout, space);
-  const std::string T = index_type(n);
-  std::vector<std::string> params, loads, input_expr;
-  bool coords = false;
+ElementCode element_code(const RegionView& r, const Shape& space, DevLayout sl, const std::vector<Format>& in,
+                         const std::vector<Format>& out, const ScalarIndex& sc) {
+  ElementCode e;
+  std::vector<std::string> input_expr;
+  std::ostringstream loads;
   for (size_t k = 0; k < r.inputs.size(); ++k) {
     const ir::ValueType& t = r.g->type(r.inputs[k]);
     const std::string K = std::to_string(k);
-    params.push_back("const " + std::string(ctype(in[k].dtype)) + "* in" + K);
+    e.params.push_back("const " + std::string(ctype(in[k].dtype)) + "* in" + K);
     input_expr.push_back("a" + K);
     if (r.views[k]) {  // read through a slice or zero pad
-      coords = true;
+      e.coords = true;
       std::string inside;
       const std::string at = view_offset(*r.g, *r.views[k], t.shape, in[k].layout, space, &inside);
       const std::string ld = load(in[k].dtype, "in" + K, at);
-      loads.push_back("      const float a" + K + " = " + (inside.empty() ? ld : "(" + inside + ") ? " + ld + " : 0.0f") + ";\n");
+      loads << "      const float a" << K << " = " << (inside.empty() ? ld : "(" + inside + ") ? " + ld + " : 0.0f") << ";\n";
       continue;
     }
-    coords = coords || needs_coords(t.shape, in[k].layout, space, sl);
-    loads.push_back("      const float a" + K + " = " + load(in[k].dtype, "in" + K, access(t.shape, in[k].layout, space, sl)) + ";\n");
+    e.coords = e.coords || needs_coords(t.shape, in[k].layout, space, sl);
+    loads << "      const float a" << K << " = " << load(in[k].dtype, "in" + K, access(t.shape, in[k].layout, space, sl)) << ";\n";
   }
   for (size_t k = 0; k < r.outputs.size(); ++k) {
-    params.push_back(std::string(ctype(out[k].dtype)) + "* out" + std::to_string(k));
-    coords = coords || needs_coords(r.g->type(r.outputs[k]).shape, out[k].layout, space, sl);
+    e.params.push_back(std::string(ctype(out[k].dtype)) + "* out" + std::to_string(k));
+    e.coords = e.coords || needs_coords(r.g->type(r.outputs[k]).shape, out[k].layout, space, sl);
   }
   auto random_index = [&](const ir::Node& rn) -> std::string {
     const Shape& rs = r.g->type(rn.outputs[0]).shape;
     if (numel(rs) == 1) return "0ull";
     if (!needs_coords(rs, DevLayout::Plain, space, sl)) return "(unsigned long long)i";
-    coords = true;
+    e.coords = true;
     return "(unsigned long long)(" + offset_in_space(rs, DevLayout::Plain, space) + ")";
   };
-  std::map<ValueId, std::string> names;
-  std::string body = region_body(r, input_expr, random_index, sc, &names);
-  std::ostringstream os;
-  os << kernel_head(name, params);
-  if (skip_on_overflow) os << "  if (S->overflow) return;\n";
-  os << grid_loop(T, n);
-  if (coords) os << coord_code(space, sl, T);
-  for (const std::string& l : loads) os << l;
-  os << body;
+  e.body = loads.str() + region_body(r, input_expr, random_index, sc, &e.names);
+  std::ostringstream stores;
   for (size_t k = 0; k < r.outputs.size(); ++k) {
     const ir::ValueType& t = r.g->type(r.outputs[k]);
-    os << "      " << store(out[k].dtype, "out" + std::to_string(k), access(t.shape, out[k].layout, space, sl), names.at(r.outputs[k]))
-       << "\n";
+    stores << "      "
+           << store(out[k].dtype, "out" + std::to_string(k), access(t.shape, out[k].layout, space, sl), e.names.at(r.outputs[k]))
+           << "\n";
   }
-  os << "  }\n}\n";
+  e.stores = stores.str();
+  return e;
+}
+
+GenKernel gen_region(const ir::Graph& g, const Unit& u, const std::vector<Format>& in, const std::vector<Format>& out,
+                     const ScalarIndex& sc, const std::string& name, bool skip_on_overflow) {
+  RegionView r = region_view(g, u);
+  const Shape& space = u.space;
+  const DevLayout sl = out.empty() ? DevLayout::Plain : canonical(out[0].layout, space);
+  if (const int lanes = region_lanes(r, space, sl, in, out); lanes > 1)
+    return gen_region_vector(r, space, sl, lanes, in, out, sc, name, skip_on_overflow);
+  const int64_t n = std::max<int64_t>(numel(space), 1);
+  const std::string T = index_type(n);
+  const ElementCode e = element_code(r, space, sl, in, out, sc);
+  std::ostringstream os;
+  os << kernel_head(name, e.params);
+  if (skip_on_overflow) os << "  if (S->overflow) return;\n";
+  os << grid_loop(T, n);
+  if (e.coords) os << coord_code(space, sl, T);
+  os << e.body << e.stores << "  }\n}\n";
   return GenKernel{name, os.str(), n, false};
 }
 

@@ -79,6 +79,24 @@ std::string update_key(const ir::Graph& g, const Unit& u, const std::vector<Form
 // update_key() with the formats of a FormatPlan (what form_units() takes).
 std::string update_key_planned(const ir::Graph& g, const Unit& u, const FormatPlan& f);
 
+// A ReducingRegion's reduction as [outer, R, inner] runs of its space (in
+// u.space_layout's memory order), cut into `chunks` runs of `rows` rows of R
+// so that about kReduceThreads threads share the work (enough loads in
+// flight to keep an H100's memory busy), each over 8 rows or more.
+struct ReduceShape {
+  int64_t outer = 1, R = 1, inner = 1, chunks = 1, rows = 1;
+};
+constexpr int64_t kReduceThreads = int64_t{1} << 19;
+ReduceShape reduce_shape(const ir::Graph& g, const Unit& u);
+// The first of a ReducingRegion's two launches (codegen_reduce.cpp): thread
+// t = (o * chunks + k) * inner + j computes the region at rows [k * rows,
+// (k + 1) * rows) of element (o, ., j), stores its outputs but the last and
+// sums the reduced value (times 1/R for a mean) into a float partial[t],
+// which is the result itself when chunks == 1. The kernel's last parameter
+// is `partial`. The second launch sums the partials over k (reduce3).
+GenKernel gen_reducing_region(const ir::Graph& g, const Unit& u, const std::vector<Format>& in,
+                              const std::vector<Format>& out, const ScalarIndex& sc, const std::string& name);
+
 // Copies a tensor of logical shape `s` between two formats.
 GenKernel gen_convert(const Shape& s, const Format& from, const Format& to, const std::string& name);
 

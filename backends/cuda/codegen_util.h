@@ -54,9 +54,25 @@ struct RegionView {
 // elsewhere); empty when always.
 std::string view_offset(const ir::Graph& g, const ir::Node& view, const Shape& s, DevLayout l, const Shape& space,
                         std::string* inside);
+// A Region, FusedRegion or ReducingRegion unit's elementwise part (for the
+// last: without the reduction and its result).
 RegionView region_view(const ir::Graph& g, const Unit& u);
 std::string region_body(const RegionView& r, const std::vector<std::string>& input_expr,
                         const std::function<std::string(const ir::Node&)>& random_index, const ScalarIndex& sc,
                         std::map<ir::ValueId, std::string>* names);
+
+// The scalar code of a region at element i of `space` (layout sl): the
+// kernel parameters of its inputs (in0...) and outputs (out0...), the
+// statements loading the inputs and computing every value (`names`: each
+// value's float temporary), the statements storing the outputs, and whether
+// they use the coordinates c* (then coord_code() must precede them).
+struct ElementCode {
+  std::vector<std::string> params;
+  std::string body, stores;
+  bool coords = false;
+  std::map<ir::ValueId, std::string> names;
+};
+ElementCode element_code(const RegionView& r, const Shape& space, DevLayout sl, const std::vector<Format>& in,
+                         const std::vector<Format>& out, const ScalarIndex& sc);
 
 }  // namespace acnn::cuda

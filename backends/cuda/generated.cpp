@@ -122,6 +122,41 @@ class GenLaunch final : public DevKernel {
   std::vector<void*> ptrs_;
 };
 
+// A ReducingRegion: the generated kernel writes one partial sum per thread
+// (or the result, with one chunk), reduce3 sums the partials over the chunks.
+class ReducingLaunch final : public DevKernel {
+ public:
+  ReducingLaunch(GenFn* f, const ReduceShape& s, const Device& d, std::string what)
+      : f_(f), s_(s), sms_(d.sms), what_(std::move(what)) {}
+  size_t workspace_bytes() const override {
+    return s_.chunks == 1 ? 0 : partial_bytes() + kernels::reduce3_workspace(s_.outer, s_.chunks, s_.inner, sms_);
+  }
+  void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
+    ptrs_.clear();
+    for (const DevTensor& t : in) ptrs_.push_back(t.ptr);
+    for (const DevTensor& t : out) ptrs_.push_back(t.ptr);
+    float* result = static_cast<float*>(out.back().ptr);
+    char* ws = static_cast<char*>(c.workspace);
+    if (s_.chunks > 1) ptrs_.back() = ws;  // the partials
+    launch_gen(f_, c.dev.blocks_for(s_.outer * s_.chunks * s_.inner), ptrs_, c);
+    if (s_.chunks > 1)
+      kernels::reduce3(kernels::Reduce::Sum, DType::F32, ws, result, s_.outer, s_.chunks, s_.inner, ws + partial_bytes(),
+                       sms_, c.stream);
+  }
+  std::string describe() const override { return what_; }
+
+ private:
+  size_t partial_bytes() const {
+    const size_t b = static_cast<size_t>(s_.outer * s_.chunks * s_.inner) * sizeof(float);
+    return (b + 255) / 256 * 256;
+  }
+  GenFn* f_;
+  ReduceShape s_;
+  int sms_;
+  std::string what_;
+  std::vector<void*> ptrs_;
+};
+
 // One launch for every member of an update group: tables of AcnnItem (the
 // member's pointers and its code) and AcnnChunk (one block per kUpdateChunk
 // elements).
@@ -324,6 +359,17 @@ std::unique_ptr<DevKernel> make_generated(KernelRequest& r) {
                                          "nvrtc:update_group x" + std::to_string(u.members.size()) +
                                              (codes.size() > 1 ? ", " + std::to_string(codes.size()) + " codes" : "") +
                                              (u.optimizer ? " (sgd)" : ""));
+  }
+  if (u.kind == UnitKind::ReducingRegion) {
+    const Shape& rs = r.g.type(u.outputs.back()).shape;
+    if (canonical(r.out.back(), rs) != Format{DType::F32, DevLayout::Plain})
+      throw std::logic_error("a reducing region's result must be fp32 in plain layout");
+    GenKernel k = gen_reducing_region(r.g, u, r.in, r.out, r.scalars, name);
+    const ReduceShape s = reduce_shape(r.g, u);
+    return std::make_unique<ReducingLaunch>(r.program.add(k), s, r.dev,
+                                            "nvrtc:" + unit_label(r.g, u) + " -> reduce [" + std::to_string(s.outer) + "," +
+                                                std::to_string(s.R) + "," + std::to_string(s.inner) + "] in " +
+                                                std::to_string(s.chunks) + " chunks");
   }
   if (u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion) {
     GenKernel k = gen_region(r.g, u, r.in, r.out, r.scalars, name, r.skip_on_overflow);

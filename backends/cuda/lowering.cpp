@@ -156,6 +156,36 @@ FormatPlan assign_formats(const ir::Graph& g, Precision p) {
   return fp;
 }
 
+bool reduce_runs(const Shape& s, const std::vector<int64_t>& axes, DevLayout l, int64_t* outer, int64_t* R,
+                 int64_t* inner) {
+  const size_t rank = s.size();
+  std::vector<bool> red(rank, false);
+  for (int64_t a : axes) {
+    int64_t ax;
+    if (!ops::normalize_axis(a, rank, &ax)) return false;
+    red[ax] = true;
+  }
+  // Merged runs of kept / reduced physical axes (size-1 axes dropped).
+  std::vector<std::pair<bool, int64_t>> runs;
+  int last_kept = -1;
+  bool kept_in_order = true;
+  for (int a : physical_axes(canonical(l, s), rank)) {
+    if (s[a] == 1) continue;
+    if (!red[a]) {
+      if (a < last_kept) kept_in_order = false;
+      last_kept = a;
+    }
+    if (!runs.empty() && runs.back().first == red[a]) runs.back().second *= s[a];
+    else runs.emplace_back(red[a], s[a]);
+  }
+  *outer = *R = *inner = 1;
+  size_t i = 0;
+  if (i < runs.size() && !runs[i].first) *outer = runs[i++].second;
+  if (i < runs.size() && runs[i].first) *R = runs[i++].second;
+  if (i < runs.size() && !runs[i].first) *inner = runs[i++].second;
+  return i == runs.size() && kept_in_order;
+}
+
 // ---------------------------------------------------------------- fused nodes
 
 bool ew_op(OpKind k) {
@@ -571,7 +601,7 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& need, const Uni
   UnitPlan plan;
   for (size_t i : order) plan.units.push_back(std::move(seq[i].second));
   index_units(g, plan);
-  if (o.fuse_elementwise) fuse_into_kernels(g, o, plan);
+  if (o.fuse_elementwise) fuse_into_kernels(g, o, formats, plan);
   return plan;
 }
 

@@ -20,12 +20,14 @@
 //     of copies; nodes that inlining or a rewrite adds stay where the node
 //     they replace was, see place_emitted()), regions that only produce
 //     state updates become two multi-tensor launches whatever their formulas
-//     (UpdateGroup: the SGD step of every parameter; the other state updates,
-//     BN running statistics), a convolution whose output only
-//     feeds relu(y + bias (+ z)) takes that region in (fused_conv()), so
-//     does a batch norm's statistics unit its factors (bn_with_factors()),
-//     everything else is one node per unit. Fused nodes of kind "elementwise" and "optimizer" join
-//     the same machinery with their bodies as the code.
+//     (UpdateGroup: the SGD step of every parameter; the other state
+//     updates, BN running statistics), a convolution whose output only feeds
+//     relu(y + bias (+ z)) takes that region in (fused_conv()), so does a
+//     batch norm's statistics unit its factors (bn_with_factors()), and a
+//     region the sum or mean of one of its values over a run of axes
+//     (ReducingRegion); everything else is one node per unit. Fused
+//     nodes of kind "elementwise" and "optimizer" join the same machinery
+//     with their bodies as the code.
 #pragma once
 
 #include <cstdint>
@@ -123,6 +125,14 @@ enum class UnitKind : uint8_t {
   Region,       // generated elementwise kernel over `space`
   FusedRegion,  // a Fused "elementwise" node: generated from its body
   UpdateGroup,  // one multi-tensor launch over several update regions
+  // A Region (its nodes but the last) and the reduce_sum or reduce_mean (the
+  // last node) of one of its values, e.g. a global average pool of
+  // relu(a + b): the kernel keeps partial sums instead of storing the value.
+  // The reduced axes are [outer, R, inner] runs of the space in the value's
+  // layout (reduce_runs()) with inner >= 8, so that a warp reads consecutive
+  // elements. The value is among the outputs only when something else reads
+  // it; the reduction's fp32 result is the last output.
+  ReducingRegion,
 };
 
 struct Unit {
@@ -136,6 +146,7 @@ struct Unit {
   std::vector<ir::NodeId> input_view;
   std::vector<ir::ValueId> outputs;   // values written to memory
   Shape space;                        // Region: the iteration space (every computed value's shape)
+  DevLayout space_layout = DevLayout::Plain;  // ReducingRegion: the reduced value's layout
   std::vector<Unit> members;          // UpdateGroup: the member regions, one launch for all
   bool optimizer = false;             // UpdateGroup/Region: writes a parameter (skipped on fp16 overflow)
   std::string code_key;               // Region: the generated code minus names; UpdateGroup: "optimizer"
@@ -157,7 +168,14 @@ struct UnitOptions {
   bool fuse_elementwise = true;       // grow regions beyond one node
   bool group_updates = true;          // batch update regions into multi-tensor launches
   bool fuse_conv_epilogues = true;    // relu(conv + bias (+ z)) as one convolution unit
+  bool fuse_reductions = true;        // a region and a reduction of its value as one unit
 };
+
+// Reduced axes of a tensor of shape s stored in layout l as three runs of
+// memory, [outer, R, inner] (kept, reduced, kept; size-1 axes ignored), the
+// kept axes in their logical order; false when they are not.
+bool reduce_runs(const Shape& s, const std::vector<int64_t>& axes, DevLayout l, int64_t* outer, int64_t* R,
+                 int64_t* inner);
 
 // A Node unit whose first node is a Conv2d and which has more nodes: the
 // convolution with its epilogue, a region relu(y + bias (+ bias2) (+ z)) that
@@ -188,9 +206,10 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& needed, const U
 // unit_of_node and producer_unit from plan.units.
 void index_units(const ir::Graph& g, UnitPlan& plan);
 // The units that take in a region next to them (unit_fusion.cpp):
-// fused_conv() (unless o.fuse_conv_epilogues is off), bn_with_factors() and
-// bn_backward_with_prologue(); re-indexes the plan.
-void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, UnitPlan& plan);
+// fused_conv() (unless o.fuse_conv_epilogues is off), bn_with_factors(),
+// bn_backward_with_prologue() and ReducingRegions (unless
+// o.fuse_reductions is off); re-indexes the plan.
+void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, const FormatPlan& formats, UnitPlan& plan);
 
 // The inputs and outputs of a unit as the runner binds them (an update
 // group: its members' operands one after the other).

@@ -118,35 +118,16 @@ class ReduceKernel final : public DevKernel {
     dt_ = r.in[0].dtype;
     const Shape& xs = r.g.type(n.inputs[0]).shape;
     const size_t rank = xs.size();
-    std::vector<bool> red(rank, false);
-    for (int64_t a : n.attrs.ints("axes")) {
-      int64_t ax;
-      ops::normalize_axis(a, rank, &ax);
-      red[ax] = true;
-    }
-    DevLayout l = canonical(r.in[0].layout, xs);
-    std::vector<int> phys = physical_axes(l, rank);
-    std::vector<int64_t> st = logical_strides(xs, l);
-    // Merged runs of kept / reduced physical axes (size-1 axes dropped).
-    std::vector<std::pair<bool, int64_t>> runs;
-    int last_kept = -1;
-    bool kept_in_order = true;
-    for (int a : phys) {
-      if (xs[a] == 1) continue;
-      if (!red[a]) {
-        if (a < last_kept) kept_in_order = false;
-        last_kept = a;
-      }
-      if (!runs.empty() && runs.back().first == red[a]) runs.back().second *= xs[a];
-      else runs.emplace_back(red[a], xs[a]);
-    }
-    outer_ = 1, R_ = 1, inner_ = 1;
-    size_t i = 0;
-    if (i < runs.size() && !runs[i].first) outer_ = runs[i++].second;
-    if (i < runs.size() && runs[i].first) R_ = runs[i++].second;
-    if (i < runs.size() && !runs[i].first) inner_ = runs[i++].second;
-    three_ = i == runs.size() && kept_in_order;
+    const DevLayout l = canonical(r.in[0].layout, xs);
+    three_ = reduce_runs(xs, n.attrs.ints("axes"), l, &outer_, &R_, &inner_);
     if (!three_) {
+      std::vector<bool> red(rank, false);
+      for (int64_t a : n.attrs.ints("axes")) {
+        int64_t ax;
+        ops::normalize_axis(a, rank, &ax);
+        red[ax] = true;
+      }
+      const std::vector<int64_t> st = logical_strides(xs, l);
       for (size_t a = 0; a < rank; ++a) {
         if (xs[a] == 1) continue;
         if (red[a]) {

@@ -45,6 +45,7 @@ std::string kind_of(const ir::Graph& g, const Unit& u) {
     case UnitKind::Region: return "generated elementwise";
     case UnitKind::FusedRegion: return "generated " + g.node(u.nodes[0]).attrs.s("kind");
     case UnitKind::UpdateGroup: return "multi-tensor update";
+    case UnitKind::ReducingRegion: return "generated elementwise+reduce";
     default: break;
   }
   if (bn_backward_with_prologue(g, u)) return "batch_norm_backward (+add+relu)";
@@ -214,6 +215,13 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o, PlanTot
     const bool skips = skips_unread_outputs(g, u);
     for (ValueId v : unit_outputs(u)) c.written += read[v] || !skips ? bytes_of(v) : 0;
     for (NodeId id : u.nodes) c.flops += 2.0 * static_cast<double>(ir::node_macs(g, g.node(id)));
+    if (u.kind == UnitKind::ReducingRegion) {  // partial sums, and their reduction (a second launch)
+      const ReduceShape rs = reduce_shape(g, u);
+      if (rs.chunks > 1) {
+        const double partials = 4.0 * static_cast<double>(rs.outer * rs.chunks * rs.inner);
+        c.launches = 2, c.read += partials, c.written += partials;
+      }
+    }
     c.floor_s = std::max((c.read + c.written) / bandwidth, c.flops / peak_flops);
     if (once) {  // computed once, not per step
       ++static_units;
@@ -226,7 +234,8 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o, PlanTot
     std::string scope = scope_of(g, u);
     units << "  #" << i << " " << kind_of(g, u) << ": " << what(g, u) << (scope.empty() ? "" : "  (" + scope + ")")
           << (once ? "  [once]" : "") << "\n";
-    if (u.kind == UnitKind::Region && !u.space.empty()) units << "     over " << shape_str(u.space) << "\n";
+    if ((u.kind == UnitKind::Region || u.kind == UnitKind::ReducingRegion) && !u.space.empty())
+      units << "     over " << shape_str(u.space) << "\n";
     auto list = [&](const char* label, const std::vector<ValueId>& vs) {
       units << "     " << label;
       size_t shown = 0;

@@ -307,7 +307,8 @@ std::string CudaRunner::dump_plan() const {
   };
   int regions = 0, groups = 0, nodes = 0;
   for (const Unit& u : plan_.units.units)
-    regions += u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion, groups += u.kind == UnitKind::UpdateGroup,
+    regions += u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion || u.kind == UnitKind::ReducingRegion,
+        groups += u.kind == UnitKind::UpdateGroup,
         nodes += u.kind == UnitKind::Node;
   os << "cuda plan: " << steps_.size() << " steps (" << regions << " generated regions, " << groups << " update groups, "
      << nodes << " node kernels, " << program_.kernels() << " distinct NVRTC kernels"

@@ -4,9 +4,11 @@
 // activation); a training batch norm's statistics kernel also writes the
 // per-channel factors the region computed from them (bn_with_factors()); a
 // batch-norm backward's sums kernel makes its dy, a residual block's output
-// gradient, itself (bn_backward_with_prologue()).
+// gradient, itself (bn_backward_with_prologue()); a region sums or averages
+// one of its values without storing it (ReducingRegion).
 // Each matches exactly what the rewrites (rewrite.cpp) and the region
 // grouping make, and leaves anything else as it was.
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -245,12 +247,53 @@ void fuse_bn_prologues(const ir::Graph& g, UnitPlan& plan) {
 
 }  // namespace
 
+namespace {
+
+// A reduce_sum or reduce_mean of a value a region computes over its whole
+// space, in the value's layout [outer, R, inner] runs with inner >= 8,
+// takes that region in (a ReducingRegion). The fused unit runs where the
+// region did; the reduction, which reads nothing else, runs earlier.
+void fuse_reductions(const ir::Graph& g, const FormatPlan& formats, UnitPlan& plan) {
+  std::vector<int> readers(g.num_values(), 0);
+  for (const Unit& u : plan.units)
+    for (ValueId v : unit_inputs(u)) ++readers[v];
+  for (const auto& [name, v] : g.outputs) ++readers[v];
+  for (const ir::StateUpdate& u : g.updates) ++readers[u.value], ++readers[u.target];
+  std::vector<bool> gone(plan.units.size(), false);
+  for (size_t ui = 0; ui < plan.units.size(); ++ui) {
+    const Unit& U = plan.units[ui];
+    if (U.kind != UnitKind::Node || U.nodes.size() != 1) continue;
+    const ir::Node& red = g.node(U.nodes[0]);
+    if (red.op != OpKind::ReduceSum && red.op != OpKind::ReduceMean) continue;
+    const ValueId v = red.inputs[0];
+    const int p = plan.producer_unit[v];
+    const ValueId result = red.outputs[0];
+    if (p < 0 || plan.units[p].kind != UnitKind::Region || !is_float(g.type(v).dtype) ||
+        canonical(formats.preferred[result], g.type(result).shape) != Format{DType::F32, DevLayout::Plain})
+      continue;
+    Unit& R = plan.units[p];
+    int64_t outer, len, inner;
+    if (g.type(v).shape != R.space ||
+        !reduce_runs(R.space, red.attrs.ints("axes"), formats.preferred[v].layout, &outer, &len, &inner) || inner < 8)
+      continue;
+    R.kind = UnitKind::ReducingRegion;
+    R.space_layout = canonical(formats.preferred[v].layout, R.space);
+    R.nodes.push_back(U.nodes[0]);
+    if (readers[v] == 1) R.outputs.erase(std::find(R.outputs.begin(), R.outputs.end(), v));
+    R.outputs.push_back(result);
+    gone[ui] = true;
+  }
+  drop_units(plan, gone);
+}
+
+}  // namespace
+
 bool bn_backward_with_prologue(const ir::Graph& g, const Unit& u) {
   return u.kind == UnitKind::Node && u.nodes.size() == 3 && g.node(u.nodes[0]).op == OpKind::Add &&
          g.node(u.nodes[2]).op == OpKind::BatchNormBackward;
 }
 
-void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, UnitPlan& plan) {
+void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, const FormatPlan& formats, UnitPlan& plan) {
   if (o.fuse_conv_epilogues) {
     fuse_conv_epilogues(g, plan);
     index_units(g, plan);
@@ -259,6 +302,10 @@ void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, UnitPlan& plan)
   index_units(g, plan);
   fuse_bn_prologues(g, plan);
   index_units(g, plan);
+  if (o.fuse_reductions) {
+    fuse_reductions(g, formats, plan);
+    index_units(g, plan);
+  }
 }
 
 }  // namespace acnn::cuda

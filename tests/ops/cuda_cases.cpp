@@ -146,6 +146,18 @@ std::vector<OpCase> op_cases() {
                    return op(c, OpKind::BatchNormTrain, {c.in({8, ch, 6, 6}, -1, 3), c.in({ch}, 0.5, 1.5), c.in({ch})},
                              Attrs{{"eps", 1e-5}});
                  }});
+  // A global average pool of an elementwise result runs in the region's
+  // kernel (a ReducingRegion): 3x3 rows in one chunk, 6x6 in several; the
+  // pooled value also an output (then stored as well) or not.
+  for (int64_t hw : {3, 6})
+    for (bool stored : {false, true})
+      v.push_back({"relu(a + b) pooled " + std::to_string(hw) + "x" + std::to_string(hw) + (stored ? ", relu stored" : ""),
+                   [=](Case& c) {
+                     const Shape s{2, 16, hw, hw};
+                     const ValueId r = op(c, OpKind::Relu, op(c, OpKind::Add, {c.in(s), c.in(s)}))[0];
+                     const ValueId m = op(c, OpKind::ReduceMean, {r}, Attrs{{"axes", Ints{2, 3}}, {"keepdims", int64_t{1}}})[0];
+                     return stored ? std::vector<ValueId>{m, r} : std::vector<ValueId>{m};
+                   }});
   // relu(batch_norm_train(x)): its backward becomes batch_norm_relu_backward
   // (the mask recomputed from x), on the plain and the channel-vector paths.
   for (int64_t ch : {6, 16})

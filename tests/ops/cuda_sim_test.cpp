@@ -42,6 +42,7 @@ struct SimResult {
   int units = 0, compared = 0;
   int vectorized = 0;  // regions generated in the 16-byte vector form
   int slice_views = 0, pad_views = 0;  // region inputs read through a slice / zero pad
+  int reductions = 0;                  // reducing regions
 };
 
 // Every value of g on the reference kernels; Fused nodes by interpreting
@@ -137,6 +138,9 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
     if (u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion) {
       j.in = u.inputs, j.out = u.outputs;
       j.k = gen_region(g, u, fmts(j.in), fmts(j.out), sc, name);
+    } else if (u.kind == UnitKind::ReducingRegion) {
+      j.in = u.inputs, j.out = u.outputs;
+      j.k = gen_reducing_region(g, u, fmts(j.in), fmts(j.out), sc, name);
     } else if (u.kind == UnitKind::UpdateGroup) {
       std::vector<Format> in = fmts(unit_inputs(u)), out = fmts(unit_outputs(u));
       j.k = gen_update_group(g, update_codes(g, u, &in, &out, &j.code_of), sc, false, name);
@@ -238,7 +242,25 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
     for (size_t i = 0; i < j.out.size(); ++i) outs.emplace_back(format_bytes(g.type(j.out[i]).shape, j.out_fmt[i]));
     for (auto& b : ins) args.push_back(b.data());
     for (auto& b : outs) args.push_back(b.data());
-    sim.launch(j.k.name, args);
+    if (u.kind == UnitKind::ReducingRegion) {
+      // The kernel's last parameter takes the partial sums; their sum over
+      // the chunks (reduce3 on a GPU) is the result.
+      ++res.reductions;
+      const ReduceShape rs = reduce_shape(g, u);
+      std::vector<float> partial(static_cast<size_t>(rs.outer * rs.chunks * rs.inner), NAN);
+      args.back() = partial.data();
+      sim.launch(j.k.name, args);
+      float* result = reinterpret_cast<float*>(outs.back().data());
+      REQUIRE(outs.back().size() == static_cast<size_t>(rs.outer * rs.inner) * sizeof(float));
+      for (int64_t o = 0; o < rs.outer; ++o)
+        for (int64_t x = 0; x < rs.inner; ++x) {
+          float sum = 0;
+          for (int64_t k = 0; k < rs.chunks; ++k) sum += partial[static_cast<size_t>((o * rs.chunks + k) * rs.inner + x)];
+          result[o * rs.inner + x] = sum;
+        }
+    } else {
+      sim.launch(j.k.name, args);
+    }
     for (size_t i = 0; i < j.out.size(); ++i) compare(j.out[i], outs[i], j.out_fmt[i], label);
   }
   for (auto& [v, name] : conv) {
@@ -307,6 +329,7 @@ TEST_CASE("CUDA codegen on the host: a Fashion training step's generated kernels
       CHECK(r.vectorized > 5);  // the 16-byte form runs too
       CHECK(r.slice_views > 0);  // selective-kernel halves read in place
       CHECK(r.pad_views > 0);    // and their gradients concatenated by zero pads
+      CHECK(r.reductions > 0);   // global pools of elementwise results, never stored
     }
   }
 }

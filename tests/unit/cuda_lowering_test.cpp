@@ -5,6 +5,7 @@
 // batch the optimizer, and every kernel the generator writes for ResNet-50
 // and the Fashion models compiles with NVRTC (which needs no GPU).
 #ifdef ACNN_HAVE_CUDA
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -594,4 +595,60 @@ TEST_CASE("CUDA lowering: a batch-norm backward makes the residual block's outpu
   for (const Unit& u : d.units.units)  // no region computes add + relu_backward alone any more
     if (u.kind == UnitKind::Region && u.nodes.size() == 2)
       CHECK(!(lg.node(u.nodes[0]).op == ir::OpKind::Add && lg.node(u.nodes[1]).op == ir::OpKind::ReluBackward));
+}
+
+TEST_CASE("CUDA lowering: a sum or mean of a region's value runs in the region's kernel", "[unit]") {
+  // The Fashion Assemble step: selective-kernel and squeeze-excitation pools
+  // of elementwise results, and their backward's sums.
+  auto g = test::model_train_graph("fashion/assemble.acnn", 2);
+  DevicePlan d = plan_device(*g, Precision::BF16);
+  const ir::Graph& lg = *d.graph;
+  std::vector<int> readers(lg.num_values(), 0);
+  for (const Unit& u : d.units.units)
+    for (ir::ValueId v : unit_inputs(u)) ++readers[v];
+  for (const auto& [name, v] : lg.outputs) ++readers[v];
+  int reducing = 0;
+  for (const Unit& u : d.units.units) {
+    if (u.kind == UnitKind::ReducingRegion) {
+      ++reducing;
+      const ir::Node& red = lg.node(u.nodes.back());
+      REQUIRE((red.op == ir::OpKind::ReduceSum || red.op == ir::OpKind::ReduceMean));
+      CHECK(u.outputs.back() == red.outputs[0]);
+      // The pooled value is written only for its other readers.
+      const ir::ValueId v = red.inputs[0];
+      const bool stored = std::find(u.outputs.begin(), u.outputs.end(), v) != u.outputs.end();
+      CHECK(stored == (readers[v] > 0));
+      const ReduceShape rs = reduce_shape(lg, u);
+      CHECK(rs.inner >= 8);
+      CHECK(rs.chunks * rs.rows >= rs.R);
+      CHECK((rs.chunks - 1) * rs.rows < rs.R);
+      continue;
+    }
+    // No reduction is left that a region's kernel could have made.
+    if (u.kind != UnitKind::Node) continue;
+    const ir::Node& n = lg.node(u.nodes[0]);
+    if (n.op != ir::OpKind::ReduceSum && n.op != ir::OpKind::ReduceMean) continue;
+    const int p = d.units.producer_unit[n.inputs[0]];
+    if (p < 0 || d.units.units[p].kind != UnitKind::Region) continue;
+    int64_t outer, R, inner;
+    const bool runs = reduce_runs(lg.type(n.inputs[0]).shape, n.attrs.ints("axes"), d.formats.preferred[n.inputs[0]].layout,
+                                  &outer, &R, &inner);
+    CHECK_FALSE((runs && inner >= 8 && lg.type(n.inputs[0]).shape == d.units.units[p].space));
+  }
+  CHECK(reducing >= 10);
+
+  // ResNet-50's global pool at batch 256: 2048 channels x 49 positions of
+  // 256 images, a thread per image and channel (half a million), one launch.
+  auto r50 = test::model_train_graph("resnet50.acnn", 256);
+  DevicePlan d50 = plan_device(*r50, Precision::BF16);
+  int pools = 0;
+  for (const Unit& u : d50.units.units) {
+    if (u.kind != UnitKind::ReducingRegion) continue;
+    const ReduceShape rs = reduce_shape(*d50.graph, u);
+    if (rs.outer != 256 || rs.R != 49 || rs.inner != 2048) continue;
+    ++pools;
+    CHECK(rs.chunks == 1);
+    CHECK(rs.rows == 49);
+  }
+  CHECK(pools == 1);
 }
