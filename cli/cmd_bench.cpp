@@ -192,6 +192,7 @@ Command register_bench(CLI::App& app) {
                 mem.peak / gib, mem.peak_source.c_str(), parameter_count(*fwd) / 1e6);
     std::printf("  arena %.1f MiB  persistent %.1f MiB  dedicated %.1f MiB  workspace %.1f MiB\n", mem.arena / 1048576.0,
                 mem.persistent / 1048576.0, mem.dedicated / 1048576.0, mem.workspace / 1048576.0);
+    if (const std::string cr = runner->compile_report(); !cr.empty()) std::printf("  %s\n", cr.c_str());
     if (!std::isnan(floor_ms))
       std::printf("  floor %.2f ms per step (H100 SXM model, acnn dump --stage device): measured %.2fx of it\n", floor_ms,
                   1e3 * seconds / steps / floor_ms);
@@ -209,6 +210,7 @@ Command register_bench(CLI::App& app) {
                           {"steps", steps},
                           {"warmup", warmup},
                           {"compile_s", compile_s},
+                          {"compile_report", runner->compile_report()},
                           {"graph_build_s", graph_s},
                           {"params_M", parameter_count(*fwd) / 1e6},
                           {"peak_bytes", mem.peak},
@@ -224,7 +226,8 @@ Command register_bench(CLI::App& app) {
                           {"cuda_graphs", gpu && !o->no_graphs && !o->profile},
                           {"timer", gpu ? "cuda events" : "steady clock"}};
       if (!std::isnan(last_loss)) j["loss_first"] = first_loss, j["loss_last"] = last_loss;
-      if (!std::isnan(floor_ms)) j["floor_ms"] = floor_ms;
+      if (const std::string cr = runner->compile_report(); !cr.empty()) std::printf("  %s\n", cr.c_str());
+    if (!std::isnan(floor_ms)) j["floor_ms"] = floor_ms;
       std::ofstream out(o->json);
       if (!out) {
         std::cerr << "acnn: error: cannot write " << o->json << "\n";

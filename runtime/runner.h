@@ -77,6 +77,9 @@ class Runner {
   // The execution plan and a table of the most expensive kernels.
   virtual std::string dump_plan() const = 0;
   virtual std::string time_report(int top = 0) const = 0;
+  // Where compilation's time went, one line ("" when the backend has nothing
+  // to say), e.g. the CUDA backend's plan, NVRTC and cuDNN algorithm search.
+  virtual std::string compile_report() const { return ""; }
 
  protected:
   std::deque<std::map<std::string, Tensor>> pending_;  // default submit(): finished steps' outputs

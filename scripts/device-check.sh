@@ -248,6 +248,10 @@ for name, tmodel, mode in rows:
     floor = "%.2f" % (b["ms_iter"] / b["floor_ms"]) if b.get("floor_ms") else "-"
     print("%-24s %10.1f %10s %10s %8s %8s %9.2f %9s %8.1f %9s" % (name, b["img_s"], fmt(c), fmt(e), ratio(c), ratio(e),
           b["peak_GiB"], "%.2f" % ref["peak_GiB"] if ref else "-", b["compile_s"], floor))
+for name, _, _ in rows:
+    b = load("bench_%s.json" % name)
+    if b and b.get("compile_report"):
+        print("%-24s %s" % (name, b["compile_report"]))
 print("(torch: timm in bf16 autocast, channels_last, batch 256, 224x224, this call; assemble_resnet50 is compared with "
       "skresnet50d, the closest timm model, at 224x224 too: acnn's network adds Big-Little and anti-aliasing; "
       "x floor: acnn's step time over its plan's floor, acnn dump --stage device)")

@@ -17,6 +17,7 @@
 // up to 0.4% of the bias), and when cuDNN refuses both, runs the convolution
 // and a kernel of its own for the epilogue (ACNN_CUDNN_FUSED=0: always that).
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -45,8 +46,9 @@ struct Choice {
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
 };
 
-std::mutex g_cache_mutex;
+std::mutex g_cache_mutex;  // guards g_cache and g_stats
 std::map<std::string, Choice> g_cache;
+ConvSearchStats g_stats;
 
 // Choices persist across runs (a search measures every algorithm: seconds
 // for a network at batch 256), keyed by the GPU, the cuDNN version, the
@@ -157,6 +159,7 @@ class ConvKernel final : public DevKernel {
       try {
         std::lock_guard<std::mutex> lock(g_cache_mutex);
         auto it = g_cache.find(key.str());
+        if (it != g_cache.end()) ++g_stats.in_process;
         if (it == g_cache.end()) {
           const bool find = find_enabled();
           const std::string disk_key = dev_.name + "|cudnn " + std::to_string(cudnnGetVersion()) + "|" +
@@ -165,7 +168,14 @@ class ConvKernel final : public DevKernel {
           std::optional<Choice> known;
           if (find)
             if (std::optional<std::string> text = disk_choices().get(disk_key)) known = decode(*text);
+          const auto t0 = std::chrono::steady_clock::now();
           Choice ch = known ? *known : choose();
+          if (known) {
+            ++g_stats.from_disk;
+          } else {
+            ++g_stats.searched;
+            g_stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          }
           if (find && !known) disk_choices().put(disk_key, encode(ch));
           it = g_cache.emplace(key.str(), ch).first;
         }
@@ -377,5 +387,10 @@ class ConvKernel final : public DevKernel {
 }  // namespace
 
 std::unique_ptr<DevKernel> make_conv(KernelRequest& r) { return std::make_unique<ConvKernel>(r); }
+
+ConvSearchStats conv_search_stats() {
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  return g_stats;
+}
 
 }  // namespace acnn::cuda

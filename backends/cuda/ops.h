@@ -87,6 +87,14 @@ bool reads_in_place(const DevKernel& k, int i, int j);
 
 // conv.cpp / matmul.cpp
 std::unique_ptr<DevKernel> make_conv(KernelRequest& r);
+// Convolution problems whose algorithm this process chose so far: measured
+// (or asked of the heuristics) and the seconds that took, read from the
+// disk cache, or found in the process's own cache.
+struct ConvSearchStats {
+  int searched = 0, from_disk = 0, in_process = 0;
+  double seconds = 0;
+};
+ConvSearchStats conv_search_stats();
 std::unique_ptr<DevKernel> make_matmul(KernelRequest& r);
 // ops.cpp: the reference kernel on the host.
 std::unique_ptr<DevKernel> make_host_fallback(KernelRequest& r);

@@ -50,6 +50,7 @@ class CudaRunner final : public Runner {
   MemoryReport memory() const override;
   std::string dump_plan() const override;
   std::string time_report(int top) const override;
+  std::string compile_report() const override;
 
  private:
   enum class Home : uint8_t { Arena, Dedicated, Persistent, Feed, Constant, Alias };
@@ -166,7 +167,8 @@ class CudaRunner final : public Runner {
 
   size_t free_at_start_ = 0;
   mutable size_t min_free_ = ~size_t{0};
-  double compile_seconds_ = 0;
+  double compile_seconds_ = 0, plan_seconds_ = 0;
+  ConvSearchStats conv_search_;  // this runner's share of the process's convolution algorithm choices
   std::chrono::steady_clock::time_point created_;
 };
 

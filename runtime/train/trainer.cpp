@@ -159,6 +159,7 @@ TrainResult train(ModelFile& mf, const Recipe& r, const TrainOptions& opts) {
     evaluator = std::make_unique<Evaluator>(mf, r, r.batch, opts, t);
     std::cerr << "acnn: compile times:\n";
     timer.print(std::cerr);
+    if (const std::string cr = exec.compile_report(); !cr.empty()) std::cerr << "acnn: " << cr << "\n";
   }
 
   // ---- run directory and state

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <regex>
 #include <set>
 
 #include "compiler/autodiff/autodiff.h"
@@ -222,6 +223,18 @@ TEST_CASE("CUDA runner: graph replay, two steps in flight and eager launches agr
   lp.push_back(piped->wait().at("loss").data<float>()[0]);
   CHECK(le == lr);  // same kernels, same order: bit for bit
   CHECK(le == lp);
+  // The compile report: a later runner of the graph takes every convolution
+  // algorithm from the first one's choices.
+  auto counts = [](const std::string& report) {
+    std::smatch m;
+    REQUIRE(std::regex_search(report, m, std::regex(R"(\((\d+) problems searched, (\d+) from the disk cache, (\d+) shared\))")));
+    return std::vector<int>{std::stoi(m[1]), std::stoi(m[2]), std::stoi(m[3])};
+  };
+  INFO(eager->compile_report() << "\n" << replay->compile_report());
+  const std::vector<int> first = counts(eager->compile_report()), later = counts(replay->compile_report());
+  CHECK(later[0] + later[1] == 0);
+  CHECK(later[2] == first[0] + first[1] + first[2]);
+  CHECK(later[2] >= 3);
   CHECK(le.back() < le.front());
   for (const std::string& name : eager->persistent_names())
     compare_tensors(name, eager->get_persistent(name), replay->get_persistent(name), Tol{0, 0});

@@ -59,6 +59,8 @@ std::string program_of(const DevicePlan& d, int* kernels) {
     std::string name = "k" + std::to_string(k++);
     if (u.kind == UnitKind::Region || u.kind == UnitKind::FusedRegion) {
       src += gen_region(g, u, fmts(u.inputs), fmts(u.outputs), sc, name).source;
+    } else if (u.kind == UnitKind::ReducingRegion) {
+      src += gen_reducing_region(g, u, fmts(u.inputs), fmts(u.outputs), sc, name).source;
     } else if (u.kind == UnitKind::UpdateGroup) {
       std::vector<int> code_of;
       std::vector<Format> in = fmts(unit_inputs(u)), out = fmts(unit_outputs(u));
