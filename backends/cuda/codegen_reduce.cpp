@@ -7,6 +7,7 @@
 
 #include "backends/cuda/codegen_util.h"
 #include "compiler/ir/op.h"
+#include "compiler/ops/common.h"
 
 namespace acnn::cuda {
 
@@ -23,6 +24,40 @@ ReduceShape reduce_shape(const ir::Graph& g, const Unit& u) {
   return s;
 }
 
+namespace {
+
+// Statements defining the coordinates c* of the space's axes in one run
+// (`outer`, the reduced rows, `inner`) from that run's index `from`, the
+// innermost axis varying fastest; axes of size 1 are 0 in the outer run.
+std::string run_coords(const Shape& space, DevLayout l, const std::vector<bool>& reduced, int run, const std::string& from,
+                       const std::string& T, const std::string& indent) {
+  const std::vector<int> phys = physical_axes(canonical(l, space), space.size());
+  // Each physical position's run: 0 outer, 1 reduced, 2 inner (size-1 axes: -1).
+  std::vector<int> run_of(phys.size(), -1);
+  int current = 0;
+  for (size_t p = 0; p < phys.size(); ++p) {
+    const int a = phys[p];
+    if (space[a] == 1) continue;
+    if (reduced[a]) current = 1;
+    else if (current == 1) current = 2;
+    run_of[p] = current;
+  }
+  std::ostringstream os;
+  os << indent << T << " q" << run << "_ = " << from << ";\n";
+  for (int p = static_cast<int>(phys.size()) - 1; p >= 0; --p) {
+    const int a = phys[p];
+    if (run_of[p] == run)
+      os << indent << "const " << T << " c" << a << " = q" << run << "_ % " << space[a] << "u; q" << run << "_ /= "
+         << space[a] << "u;\n";
+    else if (run == 0 && run_of[p] < 0)
+      os << indent << "const " << T << " c" << a << " = 0;\n";
+  }
+  os << indent << "(void)q" << run << "_;\n";
+  return os.str();
+}
+
+}  // namespace
+
 GenKernel gen_reducing_region(const ir::Graph& g, const Unit& u, const std::vector<Format>& in,
                               const std::vector<Format>& out, const ScalarIndex& sc, const std::string& name) {
   const ReduceShape rs = reduce_shape(g, u);
@@ -34,6 +69,16 @@ GenKernel gen_reducing_region(const ir::Graph& g, const Unit& u, const std::vect
   const std::string T = index_type(std::max<int64_t>(numel(space), 1));
   ElementCode e = element_code(r, space, sl, in, stored, sc);
   e.params.push_back("float* partial");
+  // No operand aliases another (the runner never writes this kernel's
+  // outputs in place): loads may move across stores, per-channel operands
+  // out of the row loop.
+  for (std::string& p : e.params) p.insert(p.find('*') + 1, " __restrict__");
+  std::vector<bool> reduced(space.size(), false);
+  for (int64_t a : red.attrs.ints("axes")) {
+    int64_t ax;
+    ops::normalize_axis(a, space.size(), &ax);
+    reduced[ax] = true;
+  }
   const int64_t n = rs.outer * rs.chunks * rs.inner;
   const std::string inner = std::to_string(rs.inner) + "u", chunks = std::to_string(rs.chunks) + "u";
   std::ostringstream os;
@@ -43,10 +88,13 @@ GenKernel gen_reducing_region(const ir::Graph& g, const Unit& u, const std::vect
   os << "    const " << T << " first = k * " << rs.rows << "u, last = first + " << rs.rows << "u < " << rs.R
      << "u ? first + " << rs.rows << "u : " << rs.R << "u;\n";
   os << "    const " << T << " t = i;\n";
+  // The kept axes' coordinates are the thread's; only the rows' change.
+  if (e.coords) os << run_coords(space, sl, reduced, 0, "o", T, "    ") << run_coords(space, sl, reduced, 2, "j", T, "    ");
   os << "    float acc = 0.0f;\n";
+  os << "#pragma unroll 4\n";
   os << "    for (" << T << " row = first; row < last; ++row) {\n";
   os << "      const " << T << " i = (o * " << rs.R << "u + row) * " << inner << " + j;\n";
-  if (e.coords) os << coord_code(space, sl, T);
+  if (e.coords) os << run_coords(space, sl, reduced, 1, "row", T, "      ");
   os << e.body << e.stores;
   os << "      acc += " << e.names.at(red.inputs[0]) << ";\n";
   os << "    }\n";
