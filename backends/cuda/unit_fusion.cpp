@@ -49,6 +49,17 @@ void drop_units(UnitPlan& plan, const std::vector<bool>& gone) {
   plan.units = std::move(kept);
 }
 
+// Per value: the units reading it, plus one for a graph output or a state
+// update reading it (or naming it as its target).
+std::vector<int> readers_of(const ir::Graph& g, const UnitPlan& plan) {
+  std::vector<int> readers(g.num_values(), 0);
+  for (const Unit& u : plan.units)
+    for (ValueId v : unit_inputs(u)) ++readers[v];
+  for (const auto& [name, v] : g.outputs) ++readers[v];
+  for (const ir::StateUpdate& u : g.updates) ++readers[u.value], ++readers[u.target];
+  return readers;
+}
+
 // Whether region R computes relu(a sum of its inputs, each once) as adds and
 // one final relu, and nothing else.
 bool relu_of_sum(const ir::Graph& g, const Unit& R) {
@@ -80,11 +91,7 @@ namespace {
 // (+ z)), biases per output channel and z of y's shape, takes that region in
 // as its epilogue (see fused_conv()).
 void fuse_conv_epilogues(const ir::Graph& g, UnitPlan& plan) {
-  std::vector<int> readers(g.num_values(), 0);
-  for (const Unit& u : plan.units)
-    for (ValueId v : unit_inputs(u)) ++readers[v];
-  for (const auto& [name, v] : g.outputs) ++readers[v];
-  for (const ir::StateUpdate& u : g.updates) ++readers[u.value], ++readers[u.target];
+  const std::vector<int> readers = readers_of(g, plan);
   std::vector<bool> gone(plan.units.size(), false);
   for (Unit& R : plan.units) {
     if (!relu_of_sum(g, R) || R.space.size() != 4) continue;
@@ -254,11 +261,7 @@ namespace {
 // takes that region in (a ReducingRegion). The fused unit runs where the
 // region did; the reduction, which reads nothing else, runs earlier.
 void fuse_reductions(const ir::Graph& g, const FormatPlan& formats, UnitPlan& plan) {
-  std::vector<int> readers(g.num_values(), 0);
-  for (const Unit& u : plan.units)
-    for (ValueId v : unit_inputs(u)) ++readers[v];
-  for (const auto& [name, v] : g.outputs) ++readers[v];
-  for (const ir::StateUpdate& u : g.updates) ++readers[u.value], ++readers[u.target];
+  const std::vector<int> readers = readers_of(g, plan);
   std::vector<bool> gone(plan.units.size(), false);
   for (size_t ui = 0; ui < plan.units.size(); ++ui) {
     const Unit& U = plan.units[ui];
