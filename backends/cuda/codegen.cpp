@@ -312,11 +312,6 @@ std::string region_body(const RegionView& r, const std::vector<std::string>& inp
 
 // ---------------------------------------------------------------- regions
 
-namespace {
-
-// How one operand of a vectorized region is read across a vector's lanes.
-enum class LaneAccess { Vector, Broadcast, Contiguous, Strided };
-
 // Lanes per thread for a region (1: scalar code). A thread handles V
 // consecutive elements of the space, which differ only in the innermost
 // physical axis: full-size operands in the space's layout move as one 16-byte
@@ -338,15 +333,18 @@ int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const st
     es = e;
     return e == 2 || e == 4;
   };
+  size_t slice_es = 0;  // of the first slice read
   for (size_t k = 0; k < r.inputs.size(); ++k) {
-    if (r.views[k]) {  // slices read per lane; zero pads need a test per lane: scalar code
+    if (r.views[k]) {  // slices read per lane or as vectors; zero pads need a test per lane: scalar code
       if (r.views[k]->op != OpKind::Slice) return 1;
+      if (slice_es == 0) slice_es = dtype_size(in[k].dtype);
       continue;
     }
     if (!full(r.g->type(r.inputs[k]).shape, in[k], false)) return 1;
   }
   for (size_t k = 0; k < r.outputs.size(); ++k)
     if (!full(r.g->type(r.outputs[k]).shape, out[k], true)) return 1;
+  if (es == 0 && (slice_es == 2 || slice_es == 4)) es = slice_es;  // only slices (a reduction's operands)
   if (es == 0) return 1;
   const int lanes = static_cast<int>(16 / es);
   const int inner = physical_axes(sl, space.size()).back();
@@ -355,21 +353,44 @@ int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const st
 }
 
 
+namespace {
+
+// Whether a region over `space` (layout sl, `lanes` elements per thread
+// along its innermost physical axis) reads the lanes of slice `view` of a
+// source of shape s (format f) as one aligned 16-byte vector: the lanes are
+// consecutive in the source (same layout, the view's full extent along that
+// axis is the space's) and the first lane's offset is a multiple of the
+// lanes (the source's extent along that axis is, and so is the slice's
+// start when it cuts that axis).
+bool aligned_slice(const ir::Graph& g, const ir::Node& view, const Shape& s, const Format& f, const Shape& space,
+                   DevLayout sl, int lanes) {
+  const Shape& vs = g.type(view.outputs[0]).shape;
+  if (view.op != OpKind::Slice || vs.size() != space.size() || canonical(f.layout, s) != sl ||
+      static_cast<int>(dtype_size(f.dtype)) * lanes != 16)
+    return false;
+  const int inner = physical_axes(sl, space.size()).back();
+  if (vs[inner] != space[inner] || s[inner] % lanes != 0) return false;
+  int64_t axis = view.attrs.i("axis");
+  if (axis < 0) axis += static_cast<int64_t>(vs.size());
+  return axis != inner || view.attrs.i("begin") % lanes == 0;
+}
+
 // The vectorized form of gen_region (region_lanes() > 1): a grid-stride loop
 // over vectors of V elements; full-size operands are 16-byte loads and
 // stores, as are inputs contiguous along the innermost axis (per-channel
 // vectors in NHWC); other inputs are read at the first lane's coordinates
 // plus the lane times their stride along the innermost axis (0: one value
 // for all).
-GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout sl, int lanes, const std::vector<Format>& in,
-                            const std::vector<Format>& out, const ScalarIndex& sc, const std::string& name,
-                            bool skip_on_overflow) {
-  const int64_t n = numel(space), vectors = n / lanes;
-  const std::string T = index_type(n);
+}  // namespace
+
+VectorCode vector_code(const RegionView& r, const Shape& space, DevLayout sl, int lanes, const std::vector<Format>& in,
+                       const std::vector<Format>& out, const ScalarIndex& sc) {
+  const std::string T = index_type(numel(space));
   const int inner = physical_axes(sl, space.size()).back();
-  std::vector<std::string> params;
+  VectorCode v;
+  std::vector<std::string>& params = v.params;
   std::ostringstream pre, lane, post;
-  bool coords = false;
+  bool& coords = v.coords;
   std::vector<std::string> input_expr;
   for (size_t k = 0; k < r.inputs.size(); ++k) {
     const Shape& s = r.g->type(r.inputs[k]).shape;
@@ -381,8 +402,15 @@ GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout s
       const Shape& vs = r.g->type(r.views[k]->outputs[0]).shape;
       const size_t vshift = space.size() - vs.size();
       std::string inside;
-      pre << "      const " << T << " o" << K << " = " << view_offset(*r.g, *r.views[k], s, in[k].layout, space, &inside)
-          << ";\n";
+      const std::string at = view_offset(*r.g, *r.views[k], s, in[k].layout, space, &inside);
+      if (aligned_slice(*r.g, *r.views[k], s, in[k], space, sl, lanes)) {  // the lanes' elements: 16 aligned bytes
+        const std::string vt = "acnn_vec<" + ct + ", " + std::to_string(lanes) + ">";
+        pre << "      const " << vt << " v" << K << " = *reinterpret_cast<const " << vt << "*>(in" << K << " + " << at
+            << ");\n";
+        lane << "        const float a" << K << " = " << load(in[k].dtype, "v" + K + ".e", "l") << ";\n";
+        continue;
+      }
+      pre << "      const " << T << " o" << K << " = " << at << ";\n";
       const int64_t vstride = static_cast<int>(inner) >= static_cast<int>(vshift) && vs[inner - vshift] != 1
                                   ? logical_strides(s, canonical(in[k].layout, s))[inner - vshift]
                                   : 0;
@@ -432,24 +460,35 @@ GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout s
     post << "      *reinterpret_cast<" << vt << "*>(out" << K << " + i) = w" << K << ";\n";
   }
   auto no_random = [](const ir::Node&) -> std::string { throw std::logic_error("codegen: random numbers in a vector region"); };
-  std::map<ValueId, std::string> names;
-  std::string body = region_body(r, input_expr, no_random, sc, &names);
+  std::string body = region_body(r, input_expr, no_random, sc, &v.names);
   for (size_t k = 0; k < r.outputs.size(); ++k) {
     const std::string K = std::to_string(k);
-    body += "      " + store(out[k].dtype, "w" + K + ".e", "l", names.at(r.outputs[k])) + "\n";
+    body += "      " + store(out[k].dtype, "w" + K + ".e", "l", v.names.at(r.outputs[k])) + "\n";
   }
+  // region_body indents by six; one more level inside the lane loop.
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) lane << (line.rfind("      ", 0) == 0 ? "  " : "") << line << "\n";
+  v.pre = pre.str(), v.lane = lane.str(), v.post = post.str();
+  return v;
+}
+
+namespace {
+
+GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout sl, int lanes, const std::vector<Format>& in,
+                            const std::vector<Format>& out, const ScalarIndex& sc, const std::string& name,
+                            bool skip_on_overflow) {
+  const int64_t n = numel(space), vectors = n / lanes;
+  const std::string T = index_type(n);
+  const VectorCode v = vector_code(r, space, sl, lanes, in, out, sc);
   std::ostringstream os;
-  os << kernel_head(name, params);
+  os << kernel_head(name, v.params);
   if (skip_on_overflow) os << "  if (S->overflow) return;\n";
   os << "  for (" << T << " vi = blockIdx.x * blockDim.x + threadIdx.x; vi < " << vectors
      << "u; vi += gridDim.x * blockDim.x) {\n"
      << "      const " << T << " i = vi * " << lanes << "u;\n";
-  if (coords) os << coord_code(space, sl, T);
-  os << pre.str() << "#pragma unroll\n      for (int l = 0; l < " << lanes << "; ++l) {\n" << lane.str();
-  // region_body indents by six; one more level inside the lane loop.
-  std::istringstream lines(body);
-  for (std::string line; std::getline(lines, line);) os << (line.rfind("      ", 0) == 0 ? "  " : "") << line << "\n";
-  os << "      }\n" << post.str() << "  }\n}\n";
+  if (v.coords) os << coord_code(space, sl, T);
+  os << v.pre << "#pragma unroll\n      for (int l = 0; l < " << lanes << "; ++l) {\n" << v.lane;
+  os << "      }\n" << v.post << "  }\n}\n";
   return GenKernel{name, os.str(), vectors, false};
 }
 

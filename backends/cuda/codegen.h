@@ -89,11 +89,13 @@ struct ReduceShape {
 constexpr int64_t kReduceThreads = int64_t{1} << 19;
 ReduceShape reduce_shape(const ir::Graph& g, const Unit& u);
 // The first of a ReducingRegion's two launches (codegen_reduce.cpp): thread
-// t = (o * chunks + k) * inner + j computes the region at rows [k * rows,
-// (k + 1) * rows) of element (o, ., j), stores its outputs but the last and
-// sums the reduced value (times 1/R for a mean) into a float partial[t],
-// which is the result itself when chunks == 1. The kernel's last parameter
-// is `partial`. The second launch sums the partials over k (reduce3).
+// t = (o * chunks + k) * inner / V + j / V computes the region at rows
+// [k * rows, (k + 1) * rows) of the V elements (o, ., j..j+V-1) (V: 8 bf16
+// or 4 fp32 lanes of 16-byte loads where the operands allow, else 1),
+// stores its outputs but the last and sums the reduced value (times 1/R for
+// a mean) into the floats partial[(o * chunks + k) * inner + j + l], which
+// are the result itself when chunks == 1. The kernel's last parameter is
+// `partial`. The second launch sums the partials over k (reduce3).
 GenKernel gen_reducing_region(const ir::Graph& g, const Unit& u, const std::vector<Format>& in,
                               const std::vector<Format>& out, const ScalarIndex& sc, const std::string& name);
 

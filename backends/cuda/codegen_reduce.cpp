@@ -67,39 +67,55 @@ GenKernel gen_reducing_region(const ir::Graph& g, const Unit& u, const std::vect
   const Shape& space = u.space;
   const DevLayout sl = u.space_layout;
   const std::string T = index_type(std::max<int64_t>(numel(space), 1));
-  ElementCode e = element_code(r, space, sl, in, stored, sc);
-  e.params.push_back("float* partial");
+  // `lanes` consecutive elements of the inner run per thread (16-byte loads
+  // and stores), else one.
+  int lanes = region_lanes(r, space, sl, in, stored);
+  if (rs.inner % lanes != 0) lanes = 1;
+  ElementCode e;
+  VectorCode v;
+  if (lanes == 1) e = element_code(r, space, sl, in, stored, sc);
+  else v = vector_code(r, space, sl, lanes, in, stored, sc);
+  std::vector<std::string> params = lanes == 1 ? e.params : v.params;
+  const bool coords = lanes == 1 ? e.coords : v.coords;
+  const std::string value = (lanes == 1 ? e.names : v.names).at(red.inputs[0]);
+  params.push_back("float* partial");
   // No operand aliases another (the runner never writes this kernel's
   // outputs in place): loads may move across stores, per-channel operands
   // out of the row loop.
-  for (std::string& p : e.params) p.insert(p.find('*') + 1, " __restrict__");
+  for (std::string& p : params) p.insert(p.find('*') + 1, " __restrict__");
   std::vector<bool> reduced(space.size(), false);
   for (int64_t a : red.attrs.ints("axes")) {
     int64_t ax;
     ops::normalize_axis(a, space.size(), &ax);
     reduced[ax] = true;
   }
-  const int64_t n = rs.outer * rs.chunks * rs.inner;
-  const std::string inner = std::to_string(rs.inner) + "u", chunks = std::to_string(rs.chunks) + "u";
+  const int64_t n = rs.outer * rs.chunks * (rs.inner / lanes);
+  const std::string vectors = std::to_string(rs.inner / lanes) + "u", chunks = std::to_string(rs.chunks) + "u";
+  const std::string L = std::to_string(lanes);
   std::ostringstream os;
-  os << kernel_head(name, e.params) << grid_loop(T, n);
-  os << "    const " << T << " j = i % " << inner << ", k = (i / " << inner << ") % " << chunks << ", o = i / ("
-     << inner << " * " << chunks << ");\n";
+  os << kernel_head(name, params) << grid_loop(T, n);
+  os << "    const " << T << " j = " << (lanes > 1 ? "(i % " + vectors + ") * " + L + "u" : "i % " + vectors) << ", k = (i / " << vectors
+     << ") % " << chunks << ", o = i / (" << vectors << " * " << chunks << ");\n";
   os << "    const " << T << " first = k * " << rs.rows << "u, last = first + " << rs.rows << "u < " << rs.R
      << "u ? first + " << rs.rows << "u : " << rs.R << "u;\n";
   os << "    const " << T << " t = i;\n";
   // The kept axes' coordinates are the thread's; only the rows' change.
-  if (e.coords) os << run_coords(space, sl, reduced, 0, "o", T, "    ") << run_coords(space, sl, reduced, 2, "j", T, "    ");
-  os << "    float acc = 0.0f;\n";
-  os << "#pragma unroll 4\n";
+  if (coords) os << run_coords(space, sl, reduced, 0, "o", T, "    ") << run_coords(space, sl, reduced, 2, "j", T, "    ");
+  os << "    float acc[" << L << "] = {};\n";
+  os << "#pragma unroll " << (lanes > 1 ? "2" : "4") << "\n";
   os << "    for (" << T << " row = first; row < last; ++row) {\n";
-  os << "      const " << T << " i = (o * " << rs.R << "u + row) * " << inner << " + j;\n";
-  if (e.coords) os << run_coords(space, sl, reduced, 1, "row", T, "      ");
-  os << e.body << e.stores;
-  os << "      acc += " << e.names.at(red.inputs[0]) << ";\n";
+  os << "      const " << T << " i = (o * " << rs.R << "u + row) * " << rs.inner << "u + j;\n";
+  if (coords) os << run_coords(space, sl, reduced, 1, "row", T, "      ");
+  if (lanes == 1) {
+    os << e.body << e.stores << "      acc[0] += " << value << ";\n";
+  } else {
+    os << v.pre << "#pragma unroll\n      for (int l = 0; l < " << L << "; ++l) {\n"
+       << v.lane << "        acc[l] += " << value << ";\n      }\n" << v.post;
+  }
   os << "    }\n";
   const double scale = red.op == ir::OpKind::ReduceMean ? 1.0 / static_cast<double>(rs.R) : 1.0;
-  os << "    partial[t] = acc" << (scale != 1.0 ? " * " + float_literal(scale) : "") << ";\n";
+  os << "    for (int l = 0; l < " << L << "; ++l) partial[l + t * " << L << "u] = acc[l]"
+     << (scale != 1.0 ? " * " + float_literal(scale) : "") << ";\n";
   os << "  }\n}\n";
   return GenKernel{name, os.str(), n, false};
 }

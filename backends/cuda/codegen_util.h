@@ -75,4 +75,24 @@ struct ElementCode {
 ElementCode element_code(const RegionView& r, const Shape& space, DevLayout sl, const std::vector<Format>& in,
                          const std::vector<Format>& out, const ScalarIndex& sc);
 
+// Elements per thread for a region over `space` (layout sl): 16 bytes of its
+// full-size operands along the innermost physical axis (of its slices when
+// it has none, as a reduction may), or 1 (scalar code).
+int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const std::vector<Format>& in,
+                 const std::vector<Format>& out);
+// The code of a region at `lanes` consecutive elements from element i (a
+// multiple of lanes): per vector, after i and the first lane's coordinates
+// c* (when `coords`), `pre` (16-byte loads, first-lane offsets, the output
+// vectors w*); per lane l, in a loop, `lane` (the other loads, every value
+// into the float temporaries `names`, the outputs' lanes); then `post` (the
+// outputs' 16-byte stores).
+struct VectorCode {
+  std::vector<std::string> params;
+  std::string pre, lane, post;
+  bool coords = false;
+  std::map<ir::ValueId, std::string> names;
+};
+VectorCode vector_code(const RegionView& r, const Shape& space, DevLayout sl, int lanes, const std::vector<Format>& in,
+                       const std::vector<Format>& out, const ScalarIndex& sc);
+
 }  // namespace acnn::cuda
