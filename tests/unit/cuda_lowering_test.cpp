@@ -500,6 +500,13 @@ TEST_CASE("CUDA codegen: vectorized regions read per-channel operands as 16-byte
   const std::string src = program_of(d, &kernels);
   CHECK(src.find(" + l]") == std::string::npos);
   CHECK(src.find("acnn_vec<float, 8>*>(in") != std::string::npos);
+  // The selective-kernel halves (channel slices starting at a multiple of 8)
+  // load as vectors too, in regions and in reductions.
+  auto fa = test::model_train_graph("fashion/assemble.acnn", 2);
+  const std::string sk = program_of(plan_device(*fa, Precision::BF16), &kernels);
+  CHECK(sk.find(" + l]") == std::string::npos);
+  CHECK(sk.find(" + l * ") == std::string::npos);
+  CHECK(sk.find("acnn_vec<unsigned short, 8>*>(in1 + c0 * 6272u + (c1 + 16u)") != std::string::npos);
 }
 
 TEST_CASE("CUDA lowering: relu(conv + bias (+ z)) runs as one fused convolution unit", "[unit]") {
