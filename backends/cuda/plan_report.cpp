@@ -113,6 +113,35 @@ std::vector<bool> read_values(const DevicePlan& p) {
 
 }  // namespace
 
+std::vector<UnitCost> unit_costs(const DevicePlan& p, const PlanReportOptions& o) {
+  const ir::Graph& g = *p.graph;
+  const double peak_flops = (p.precision != Precision::FP32 ? o.tflops_half : o.tflops_fp32) * 1e12;
+  const double bandwidth = o.bandwidth_gbs * 1e9;
+  const std::vector<bool> read = read_values(p);
+  auto bytes_of = [&](ValueId v) { return static_cast<double>(format_bytes(g.type(v).shape, p.formats.preferred[v])); };
+  std::vector<UnitCost> costs(p.units.units.size());
+  for (size_t i = 0; i < costs.size(); ++i) {
+    const Unit& u = p.units.units[i];
+    if (u.kind == UnitKind::Source || (u.kind == UnitKind::Node && g.node(u.nodes[0]).op == ir::OpKind::Reshape)) continue;
+    UnitCost& c = costs[i];
+    c.kind = kind_of(g, u);
+    c.launches = 1;
+    for (ValueId v : unit_inputs(u)) c.read += bytes_of(v);
+    const bool skips = skips_unread_outputs(g, u);
+    for (ValueId v : unit_outputs(u)) c.written += read[v] || !skips ? bytes_of(v) : 0;
+    for (NodeId id : u.nodes) c.flops += 2.0 * static_cast<double>(ir::node_macs(g, g.node(id)));
+    if (u.kind == UnitKind::ReducingRegion) {  // partial sums, and their reduction (a second launch)
+      const ReduceShape rs = reduce_shape(g, u);
+      if (rs.chunks > 1) {
+        const double partials = 4.0 * static_cast<double>(rs.outer * rs.chunks * rs.inner);
+        c.launches = 2, c.read += partials, c.written += partials;
+      }
+    }
+    c.floor_s = std::max((c.read + c.written) / bandwidth, c.flops / peak_flops);
+  }
+  return costs;
+}
+
 PlanMemory plan_memory(const DevicePlan& p) {
   const std::vector<bool> read = read_values(p);
   const ir::Graph& g = *p.graph;
@@ -159,9 +188,7 @@ PlanMemory plan_memory(const DevicePlan& p) {
 std::string plan_report(const DevicePlan& p, const PlanReportOptions& o, PlanTotals* totals) {
   const ir::Graph& g = *p.graph;
   const bool half = p.precision != Precision::FP32;
-  const double peak_flops = (half ? o.tflops_half : o.tflops_fp32) * 1e12, bandwidth = o.bandwidth_gbs * 1e9;
-  auto bytes_of = [&](ValueId v) { return static_cast<double>(format_bytes(g.type(v).shape, p.formats.preferred[v])); };
-
+  const double bandwidth = o.bandwidth_gbs * 1e9;
   const std::vector<bool> read = read_values(p);
 
   std::map<std::string, Cost> by_kind;
@@ -198,6 +225,7 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o, PlanTot
       for (Cost* c : {&k, &total}) c->launches += launch, c->read += r, c->written += w, c->floor_s += f;
     }
   };
+  const std::vector<UnitCost> costs = unit_costs(p, o);
   std::ostringstream units;
   int index = 0, views = 0, static_units = 0;
   for (const Unit& u : p.units.units) {
@@ -209,24 +237,12 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o, PlanTot
     }
     const bool once = i < static_cast<int>(p.units.static_unit.size()) && p.units.static_unit[i];
     if (!once) conversions_for(u);
-    Cost c;
-    c.launches = 1;
-    for (ValueId v : unit_inputs(u)) c.read += bytes_of(v);
+    const UnitCost& c = costs[i];
     const bool skips = skips_unread_outputs(g, u);
-    for (ValueId v : unit_outputs(u)) c.written += read[v] || !skips ? bytes_of(v) : 0;
-    for (NodeId id : u.nodes) c.flops += 2.0 * static_cast<double>(ir::node_macs(g, g.node(id)));
-    if (u.kind == UnitKind::ReducingRegion) {  // partial sums, and their reduction (a second launch)
-      const ReduceShape rs = reduce_shape(g, u);
-      if (rs.chunks > 1) {
-        const double partials = 4.0 * static_cast<double>(rs.outer * rs.chunks * rs.inner);
-        c.launches = 2, c.read += partials, c.written += partials;
-      }
-    }
-    c.floor_s = std::max((c.read + c.written) / bandwidth, c.flops / peak_flops);
     if (once) {  // computed once, not per step
       ++static_units;
     } else {
-      Cost& k = by_kind[kind_of(g, u)];
+      Cost& k = by_kind[c.kind];
       for (Cost* t : {&k, &total})
         t->launches += c.launches, t->read += c.read, t->written += c.written, t->flops += c.flops, t->floor_s += c.floor_s;
     }

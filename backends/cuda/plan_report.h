@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "backends/cuda/lowering.h"
 
@@ -35,6 +36,17 @@ struct PlanTotals {
 // The report; `totals`, when given, receives the table's totals (`acnn bench`
 // sets its measured step time against the floor).
 std::string plan_report(const DevicePlan& plan, const PlanReportOptions& o = {}, PlanTotals* totals = nullptr);
+
+// Per unit of the plan (in order), what the table counts for it: its row
+// (kind), launches, bytes read and written, FLOPs and floor. Units that run
+// no kernel (sources, reshapes) have an empty kind and cost nothing. The
+// runner's profile (`acnn bench --profile`) sets measured times against these.
+struct UnitCost {
+  std::string kind;
+  int launches = 0;
+  double read = 0, written = 0, flops = 0, floor_s = 0;
+};
+std::vector<UnitCost> unit_costs(const DevicePlan& plan, const PlanReportOptions& o = {});
 
 // The memory the plan needs, estimated from liveness: each value a kernel
 // writes lives, in its preferred format, from its producer unit to its last

@@ -252,6 +252,7 @@ void CudaRunner::add_unit(int ui) {
   DevKernel* raw = k.get();
   st.kernel = std::move(k);
   st.optimizer = u.optimizer;
+  st.unit = ui;
   steps_.push_back(std::move(st));
   auto mark = [&](const Unit& m) {
     for (NodeId n : m.nodes) node_kernel_[n] = raw;
@@ -504,6 +505,7 @@ CudaRunner::~CudaRunner() {
     if (done_[p]) cudaEventDestroy(done_[p]);
     if (timer_[p]) cudaEventDestroy(timer_[p]);
   }
+  for (cudaEvent_t e : step_events_) cudaEventDestroy(e);
   steps_.clear();  // kernels hold descriptors of the device's handles
   cudaFree(arena_);
   cudaFree(persist_);

@@ -75,6 +75,7 @@ class CudaRunner final : public Runner {
     std::string scope;
     bool optimizer = false;    // writes a parameter's update (skipped on fp16 overflow)
     bool cast = false;         // a conversion of the element type only
+    int unit = -1;             // the plan's unit it runs (-1: a conversion the runner added)
     double seconds = 0;
     int64_t calls = 0;
   };
@@ -158,6 +159,7 @@ class CudaRunner final : public Runner {
   AcnnParams* pinned_params_[2] = {nullptr, nullptr};
   AcnnStatus* pinned_status_[2] = {nullptr, nullptr};
   cudaEvent_t copied_[2] = {}, consumed_[2] = {}, done_[2] = {}, timer_[2] = {};
+  std::vector<cudaEvent_t> step_events_;  // profiling: one before the first step, one after each
   cudaGraphExec_t exec_[2] = {nullptr, nullptr};
   int runs_[2] = {0, 0};
   int parity_ = 0;

@@ -1,14 +1,18 @@
 // CudaRunner at run time: staging feeds and outputs, CUDA graph capture and
-// replay, the persistent-tensor API, timers, memory and the plan dump.
+// replay, the persistent-tensor API, timers, the per-kernel profile against
+// the plan's floor, memory and the plan dump.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
 #include "backends/cuda/nvrtc.h"
+#include "backends/cuda/plan_report.h"
 #include "backends/cuda/runner.h"
 #include "compiler/ir/op.h"
 
@@ -30,18 +34,31 @@ void* CudaRunner::slot_ptr(int s, int parity) const {
 void CudaRunner::enqueue_steps(int parity, bool timed) {
   LaunchCtx c{*dev_, dev_->compute, params_dev_[parity], status_dev_, workspace_, workspace_bytes_, &host_ctx_};
   ACNN_CUDA(cudaMemsetAsync(&status_dev_->label_error, 0, sizeof(int), dev_->compute));
+  // Profiling: an event after each kernel, read once the step is done, so
+  // that each step's time is the GPU's between its neighbours (launches
+  // queue ahead as usual; no synchronization per kernel).
+  if (timed && step_events_.empty()) {
+    step_events_.resize(steps_.size() + 1);
+    for (cudaEvent_t& e : step_events_) ACNN_CUDA(cudaEventCreate(&e));
+  }
+  if (timed) ACNN_CUDA(cudaEventRecord(step_events_[0], dev_->compute));
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& st = steps_[i];
     if (st.cached) continue;
-    if (!timed) {
-      st.kernel->launch(step_in_[parity][i], step_out_[parity][i], c);
-      continue;
-    }
-    auto t0 = std::chrono::steady_clock::now();
     st.kernel->launch(step_in_[parity][i], step_out_[parity][i], c);
-    ACNN_CUDA(cudaStreamSynchronize(dev_->compute));
-    st.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (timed) ACNN_CUDA(cudaEventRecord(step_events_[i + 1], dev_->compute));
+  }
+  if (!timed) return;
+  ACNN_CUDA(cudaStreamSynchronize(dev_->compute));
+  cudaEvent_t before = step_events_[0];
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& st = steps_[i];
+    if (st.cached) continue;
+    float ms = 0;
+    ACNN_CUDA(cudaEventElapsedTime(&ms, before, step_events_[i + 1]));
+    st.seconds += ms * 1e-3;
     ++st.calls;
+    before = step_events_[i + 1];
   }
 }
 
@@ -64,7 +81,7 @@ void CudaRunner::run_cached_steps() {
 void CudaRunner::launch_step_graph(int p) {
   const bool graphs = opts_.cuda_graphs && graphs_ok_ && !host_steps_ && !opts_.profile;
   if (!graphs || runs_[p] == 0) {  // the first run per parity warms up (lazy loading, cuDNN plans)
-    enqueue_steps(p, opts_.profile);
+    enqueue_steps(p, opts_.profile && runs_[p] > 0);  // (not the warm-up)
     ++runs_[p];
     return;
   }
@@ -331,22 +348,68 @@ std::string CudaRunner::dump_plan() const {
 }
 
 std::string CudaRunner::time_report(int top) const {
-  std::vector<const Step*> v;
   double total = 0;
-  for (const Step& st : steps_) v.push_back(&st), total += st.seconds;
+  int64_t calls = 0;
+  for (const Step& st : steps_) total += st.seconds, calls = std::max(calls, st.calls);
   std::ostringstream os;
   os << std::fixed << std::setprecision(3);
-  if (total == 0) {
+  if (total == 0 || calls == 0) {
     os << "no per-kernel times: run with profiling (RunnerOptions::profile, `--profile`) to time each kernel "
-          "(it synchronizes after every kernel and disables CUDA graphs)\n";
+          "(CUDA graphs off; each kernel's GPU time between events)\n";
     return os.str();
   }
-  std::stable_sort(v.begin(), v.end(), [](const Step* a, const Step* b) { return a->seconds > b->seconds; });
-  os << "total " << total * 1e3 << " ms over " << v.size() << " steps (synchronized per kernel)\n";
-  int n = top > 0 ? std::min<int>(top, static_cast<int>(v.size())) : static_cast<int>(v.size());
-  for (int i = 0; i < n; ++i)
-    os << std::setw(10) << v[i]->seconds * 1e3 << " ms " << std::setw(6) << 100 * v[i]->seconds / total << "%  "
-       << v[i]->kernel->describe() << (v[i]->scope.empty() ? "" : "  " + v[i]->scope) << " x" << v[i]->calls << "\n";
+  // Per step of the plan: its kind and floor (plan_report.h's model; the
+  // runner's conversions and weight casts by their bytes).
+  const std::vector<UnitCost> costs = unit_costs(plan_);
+  const double bandwidth = PlanReportOptions{}.bandwidth_gbs * 1e9;
+  auto cost_of = [&](const Step& st) {
+    if (st.unit >= 0) return costs[st.unit];
+    UnitCost c;
+    const std::string d = st.kernel->describe();
+    c.kind = st.scope == "weight casts"          ? "weight casts (one launch)"
+             : d.rfind("nvrtc:convert", 0) == 0 ? "format conversion (runner)"
+                                                : "runner: " + d.substr(0, d.find(' '));
+    for (int s : st.in) c.read += static_cast<double>(slots_[s].bytes);
+    for (int s : st.out) c.written += s >= 0 ? static_cast<double>(slots_[s].bytes) : 0;
+    c.floor_s = (c.read + c.written) / bandwidth;
+    return c;
+  };
+  struct Kind {
+    int kernels = 0;
+    double seconds = 0, floor_s = 0;
+  };
+  std::map<std::string, Kind> kinds;
+  std::vector<std::pair<const Step*, UnitCost>> v;
+  for (const Step& st : steps_) {
+    if (st.calls == 0) continue;
+    UnitCost c = cost_of(st);
+    Kind& k = kinds[c.kind];
+    ++k.kernels, k.seconds += st.seconds / static_cast<double>(st.calls), k.floor_s += c.floor_s;
+    v.emplace_back(&st, std::move(c));
+  }
+  os << "per step " << 1e3 * total / static_cast<double>(calls) << " ms of GPU time over " << v.size()
+     << " kernels (each timed between events, CUDA graphs off), against the plan's floor:\n";
+  char line[200];
+  std::snprintf(line, sizeof line, "  %-36s %8s %12s %10s %9s\n", "kernel kind", "kernels", "measured ms", "floor ms",
+                "x floor");
+  os << line;
+  std::vector<std::pair<std::string, Kind>> rows(kinds.begin(), kinds.end());
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+  for (const auto& [name, k] : rows) {
+    std::snprintf(line, sizeof line, "  %-36s %8d %12.3f %10.3f %9.2f\n", name.substr(0, 36).c_str(), k.kernels,
+                  1e3 * k.seconds, 1e3 * k.floor_s, k.floor_s > 0 ? k.seconds / k.floor_s : 0.0);
+    os << line;
+  }
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first->seconds > b.first->seconds; });
+  const int n = top > 0 ? std::min<int>(top, static_cast<int>(v.size())) : static_cast<int>(v.size());
+  os << "slowest kernels (ms per step, share, x floor):\n";
+  for (int i = 0; i < n; ++i) {
+    const Step& st = *v[i].first;
+    const double per = st.seconds / static_cast<double>(st.calls);
+    os << std::setw(10) << per * 1e3 << " ms " << std::setw(6) << 100 * st.seconds / total << "% " << std::setw(7)
+       << (v[i].second.floor_s > 0 ? per / v[i].second.floor_s : 0.0) << "x  " << st.kernel->describe()
+       << (st.scope.empty() ? "" : "  " + st.scope) << "\n";
+  }
   return os.str();
 }
 

@@ -235,6 +235,26 @@ TEST_CASE("CUDA runner: graph replay, two steps in flight and eager launches agr
   CHECK(later[0] + later[1] == 0);
   CHECK(later[2] == first[0] + first[1] + first[2]);
   CHECK(later[2] >= 3);
+
+  // Profiling times every kernel of the steps after the first and sets each
+  // kind against the plan's floor.
+  RunnerOptions po;
+  po.device = "cuda";
+  po.precision = "mixed_bf16";
+  po.profile = true;
+  auto profiled = make_runner(*g, po);
+  CHECK(profiled->time_report(5).find("no per-kernel times") != std::string::npos);
+  for (int s = 0; s < 3; ++s) {
+    ctx.step = s;
+    profiled->run(feeds, ctx);
+  }
+  const std::string report = profiled->time_report(5);
+  INFO(report);
+  CHECK(report.find("per step ") != std::string::npos);
+  CHECK(report.find("x floor") != std::string::npos);
+  CHECK(report.find("generated elementwise") != std::string::npos);
+  CHECK(report.find("weight casts (one launch)") != std::string::npos);
+  CHECK(report.find("slowest kernels") != std::string::npos);
   CHECK(le.back() < le.front());
   for (const std::string& name : eager->persistent_names())
     compare_tensors(name, eager->get_persistent(name), replay->get_persistent(name), Tol{0, 0});
