@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -658,7 +659,10 @@ void mark_static_units(const ir::Graph& g, UnitPlan& plan) {
 
 }  // namespace
 
-DevicePlan plan_device(const ir::Graph& src, Precision p, const UnitOptions& o) {
+DevicePlan plan_device(const ir::Graph& src, Precision p, const UnitOptions& options) {
+  UnitOptions o = options;
+  // A switch for the first runs on a new GPU: reductions as kernels of their own.
+  if (const char* e = std::getenv("ACNN_CUDA_FUSE_REDUCTIONS"); e && std::string(e) == "0") o.fuse_reductions = false;
   DevicePlan d;
   d.precision = p;
   d.graph = src.clone();

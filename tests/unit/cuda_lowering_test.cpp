@@ -645,6 +645,14 @@ TEST_CASE("CUDA lowering: a sum or mean of a region's value runs in the region's
     CHECK_FALSE((runs && inner >= 8 && lg.type(n.inputs[0]).shape == d.units.units[p].space));
   }
   CHECK(reducing >= 10);
+  // ACNN_CUDA_FUSE_REDUCTIONS=0 leaves every reduction a kernel of its own.
+  ::setenv("ACNN_CUDA_FUSE_REDUCTIONS", "0", 1);
+  DevicePlan off = plan_device(*g, Precision::BF16);
+  ::unsetenv("ACNN_CUDA_FUSE_REDUCTIONS");
+  int off_reducing = 0;
+  for (const Unit& u : off.units.units) off_reducing += u.kind == UnitKind::ReducingRegion;
+  CHECK(off_reducing == 0);
+  CHECK(off.units.units.size() > d.units.units.size());
 
   // ResNet-50's global pool at batch 256: 2048 channels x 49 positions of
   // 256 images, a thread per image and channel (half a million), one launch.
