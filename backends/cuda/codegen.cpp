@@ -271,7 +271,26 @@ RegionView region_view(const ir::Graph& g, const Unit& u) {
   r.views.assign(r.inputs.size(), nullptr);
   for (size_t k = 0; k < u.input_view.size() && k < r.inputs.size(); ++k)
     if (u.input_view[k] >= 0) r.views[k] = &g.node(u.input_view[k]);
+  r.out_views.assign(r.outputs.size(), nullptr);
+  for (size_t k = 0; k < u.output_view.size() && k < r.outputs.size(); ++k)
+    if (u.output_view[k] >= 0) r.out_views[k] = &g.node(u.output_view[k]);
   return r;
+}
+
+std::string store_offset(const ir::Node& view, const Shape& d, DevLayout l, const Shape& space) {
+  const std::vector<int64_t> pads = view.attrs.ints("pads");
+  const std::vector<int64_t> st = logical_strides(d, canonical(l, d));
+  const size_t shift = space.size() - d.size();
+  std::string e;
+  for (size_t a = 0; a < d.size(); ++a) {
+    if (d[a] == 1) continue;
+    std::string c = space[a + shift] == 1 ? "0u" : "c" + std::to_string(a + shift);
+    if (pads[a] != 0) c = "(" + c + " + " + std::to_string(pads[a]) + "u)";
+    if (!e.empty()) e += " + ";
+    e += c;
+    if (st[a] != 1) e += " * " + std::to_string(st[a]) + "u";
+  }
+  return e.empty() ? "0" : e;
 }
 
 // Statements computing every region value into float temporaries. `load_of`
@@ -318,6 +337,21 @@ std::string region_body(const RegionView& r, const std::vector<std::string>& inp
 // load or store (8 bf16/fp16 or 4 fp32 values; all such operands must share
 // the element size), broadcast inputs are read once per thread or per lane.
 // Regions drawing random numbers stay scalar.
+namespace {
+
+// Whether a region over `space` (layout sl, `lanes` elements per thread
+// along its innermost physical axis) stores the lanes of a part of a
+// concatenation of shape d (format f), through zero pad `view`, as one
+// aligned 16-byte vector: same layout, and the concatenation's extent and
+// the part's offset along that axis are multiples of the lanes.
+bool aligned_part(const ir::Node& view, const Shape& d, const Format& f, const Shape& space, DevLayout sl, int lanes) {
+  if (d.size() != space.size() || canonical(f.layout, d) != sl) return false;
+  const int inner = physical_axes(sl, space.size()).back();
+  return d[inner] % lanes == 0 && view.attrs.ints("pads")[inner] % lanes == 0;
+}
+
+}  // namespace
+
 int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const std::vector<Format>& in,
                  const std::vector<Format>& out) {
   const int64_t n = numel(space);
@@ -342,8 +376,17 @@ int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const st
     }
     if (!full(r.g->type(r.inputs[k]).shape, in[k], false)) return 1;
   }
-  for (size_t k = 0; k < r.outputs.size(); ++k)
+  for (size_t k = 0; k < r.outputs.size(); ++k) {
+    if (r.out_views[k]) {  // a part of a concatenation: its lanes must be 16 aligned bytes of it
+      const size_t e = dtype_size(out[k].dtype);
+      if ((es != 0 && e != es) || (e != 2 && e != 4) ||
+          !aligned_part(*r.out_views[k], r.g->type(r.outputs[k]).shape, out[k], space, sl, static_cast<int>(16 / e)))
+        return 1;
+      es = e;
+      continue;
+    }
     if (!full(r.g->type(r.outputs[k]).shape, out[k], true)) return 1;
+  }
   if (es == 0 && (slice_es == 2 || slice_es == 4)) es = slice_es;  // only slices (a reduction's operands)
   if (es == 0) return 1;
   const int lanes = static_cast<int>(16 / es);
@@ -457,13 +500,17 @@ VectorCode vector_code(const RegionView& r, const Shape& space, DevLayout sl, in
     params.push_back(ct + std::string("* out") + K);
     const std::string vt = "acnn_vec<" + std::string(ct) + ", " + std::to_string(lanes) + ">";
     pre << "      " << vt << " w" << K << ";\n";
-    post << "      *reinterpret_cast<" << vt << "*>(out" << K << " + i) = w" << K << ";\n";
+    const std::string at = r.out_views[k] ? store_offset(*r.out_views[k], r.g->type(r.outputs[k]).shape, out[k].layout, space)
+                                          : std::string("i");
+    coords = coords || r.out_views[k];
+    post << "      *reinterpret_cast<" << vt << "*>(out" << K << " + " << at << ") = w" << K << ";\n";
   }
   auto no_random = [](const ir::Node&) -> std::string { throw std::logic_error("codegen: random numbers in a vector region"); };
   std::string body = region_body(r, input_expr, no_random, sc, &v.names);
   for (size_t k = 0; k < r.outputs.size(); ++k) {
     const std::string K = std::to_string(k);
-    body += "      " + store(out[k].dtype, "w" + K + ".e", "l", v.names.at(r.outputs[k])) + "\n";
+    const ValueId value = r.out_views[k] ? r.out_views[k]->inputs[0] : r.outputs[k];  // the value computed
+    body += "      " + store(out[k].dtype, "w" + K + ".e", "l", v.names.at(value)) + "\n";
   }
   // region_body indents by six; one more level inside the lane loop.
   std::istringstream lines(body);
@@ -517,7 +564,7 @@ ElementCode element_code(const RegionView& r, const Shape& space, DevLayout sl, 
   }
   for (size_t k = 0; k < r.outputs.size(); ++k) {
     e.params.push_back(std::string(ctype(out[k].dtype)) + "* out" + std::to_string(k));
-    e.coords = e.coords || needs_coords(r.g->type(r.outputs[k]).shape, out[k].layout, space, sl);
+    e.coords = e.coords || r.out_views[k] || needs_coords(r.g->type(r.outputs[k]).shape, out[k].layout, space, sl);
   }
   auto random_index = [&](const ir::Node& rn) -> std::string {
     const Shape& rs = r.g->type(rn.outputs[0]).shape;
@@ -530,9 +577,10 @@ ElementCode element_code(const RegionView& r, const Shape& space, DevLayout sl, 
   std::ostringstream stores;
   for (size_t k = 0; k < r.outputs.size(); ++k) {
     const ir::ValueType& t = r.g->type(r.outputs[k]);
-    stores << "      "
-           << store(out[k].dtype, "out" + std::to_string(k), access(t.shape, out[k].layout, space, sl), e.names.at(r.outputs[k]))
-           << "\n";
+    const ValueId v = r.out_views[k] ? r.out_views[k]->inputs[0] : r.outputs[k];  // the value computed
+    const std::string at = r.out_views[k] ? store_offset(*r.out_views[k], t.shape, out[k].layout, space)
+                                          : access(t.shape, out[k].layout, space, sl);
+    stores << "      " << store(out[k].dtype, "out" + std::to_string(k), at, e.names.at(v)) << "\n";
   }
   e.stores = stores.str();
   return e;

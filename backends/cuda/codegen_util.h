@@ -47,6 +47,9 @@ struct RegionView {
   // Per input: the Slice or zero Pad the region reads it through (nullptr:
   // the value itself); the region's nodes then name the view's result.
   std::vector<const ir::Node*> views;
+  // Per output: the zero Pad it is stored through into a concatenation
+  // (the output value is the concatenation; nullptr: the value itself).
+  std::vector<const ir::Node*> out_views;
 };
 // The element offset of a region input of shape s (layout l) read through a
 // Slice or zero Pad `view` at the coordinates c* of `space`. For a pad,
@@ -57,6 +60,9 @@ std::string view_offset(const ir::Graph& g, const ir::Node& view, const Shape& s
 // A Region, FusedRegion or ReducingRegion unit's elementwise part (for the
 // last: without the reduction and its result).
 RegionView region_view(const ir::Graph& g, const Unit& u);
+// The element offset in a concatenation of shape d (layout l) at which a
+// region over `space` stores element c* through zero pad `view`.
+std::string store_offset(const ir::Node& view, const Shape& d, DevLayout l, const Shape& space);
 std::string region_body(const RegionView& r, const std::vector<std::string>& input_expr,
                         const std::function<std::string(const ir::Node&)>& random_index, const ScalarIndex& sc,
                         std::map<ir::ValueId, std::string>* names);

@@ -380,7 +380,8 @@ std::unique_ptr<DevKernel> make_generated(KernelRequest& r) {
     for (size_t i = 0; i < r.in.size(); ++i)
       for (size_t j = 0; j < r.out.size(); ++j) {
         const Shape& si = v.g->type(v.inputs[i]).shape;
-        aligned[i][j] = !v.views[i] && si == u.space && numel(si) > 1 && !needs_coords(si, r.in[i].layout, u.space, sl) &&
+        aligned[i][j] = !v.views[i] && !v.out_views[j] && si == u.space && numel(si) > 1 &&
+                        !needs_coords(si, r.in[i].layout, u.space, sl) &&
                         !needs_coords(u.space, r.out[j].layout, u.space, sl) && dtype_size(r.in[i].dtype) == dtype_size(r.out[j].dtype);
       }
     std::string what = u.kind == UnitKind::FusedRegion ? "nvrtc:fused " + r.g.node(u.nodes[0]).attrs.s("label")

@@ -661,8 +661,10 @@ void mark_static_units(const ir::Graph& g, UnitPlan& plan) {
 
 DevicePlan plan_device(const ir::Graph& src, Precision p, const UnitOptions& options) {
   UnitOptions o = options;
-  // A switch for the first runs on a new GPU: reductions as kernels of their own.
+  // Switches for the first runs on a new GPU: reductions and concatenations
+  // as kernels of their own.
   if (const char* e = std::getenv("ACNN_CUDA_FUSE_REDUCTIONS"); e && std::string(e) == "0") o.fuse_reductions = false;
+  if (const char* e = std::getenv("ACNN_CUDA_FUSE_CONCATS"); e && std::string(e) == "0") o.fuse_concats = false;
   DevicePlan d;
   d.precision = p;
   d.graph = src.clone();

@@ -25,7 +25,8 @@
 //     relu(y + bias (+ z)) takes that region in (fused_conv()), so does a
 //     batch norm's statistics unit its factors (bn_with_factors()), and a
 //     region the sum or mean of one of its values over a run of axes
-//     (ReducingRegion); everything else is one node per unit. Fused
+//     (ReducingRegion), and regions computing a concatenation's parts store
+//     them into it (Unit::output_view); everything else is one node per unit. Fused
 //     nodes of kind "elementwise" and "optimizer" join the same machinery
 //     with their bodies as the code.
 #pragma once
@@ -145,6 +146,12 @@ struct Unit {
   // same value may then appear once per view.
   std::vector<ir::NodeId> input_view;
   std::vector<ir::ValueId> outputs;   // values written to memory
+  // Region: per output, the zero Pad the output is stored through into a
+  // concatenation (the value in `outputs` is then the concatenation, which
+  // several units may each write a part of; the pad's input is never
+  // stored); -1 or empty: the value itself.
+  std::vector<ir::NodeId> output_view;
+  std::vector<ir::NodeId> placed;     // the concatenation's adds, done by where the parts are stored
   Shape space;                        // Region: the iteration space (every computed value's shape)
   DevLayout space_layout = DevLayout::Plain;  // ReducingRegion: the reduced value's layout
   std::vector<Unit> members;          // UpdateGroup: the member regions, one launch for all
@@ -169,6 +176,7 @@ struct UnitOptions {
   bool group_updates = true;          // batch update regions into multi-tensor launches
   bool fuse_conv_epilogues = true;    // relu(conv + bias (+ z)) as one convolution unit
   bool fuse_reductions = true;        // a region and a reduction of its value as one unit
+  bool fuse_concats = true;           // regions store the parts of a concatenation in place
 };
 
 // Reduced axes of a tensor of shape s stored in layout l as three runs of
@@ -205,6 +213,12 @@ UnitPlan form_units(const ir::Graph& g, const std::vector<bool>& needed, const U
 
 // unit_of_node and producer_unit from plan.units.
 void index_units(const ir::Graph& g, UnitPlan& plan);
+// A concatenation region (a sum of zero pads of values, the pads' ranges
+// tiling one axis: the backward of slices, e.g. the selective-kernel halves'
+// gradients) whose parts other regions compute and nothing else reads is
+// not run: those regions store the parts into it (Unit::output_view).
+// (fuse_into_kernels() does this last.)
+
 // The units that take in a region next to them (unit_fusion.cpp):
 // fused_conv() (unless o.fuse_conv_epilogues is off), bn_with_factors(),
 // bn_backward_with_prologue() and ReducingRegions (unless

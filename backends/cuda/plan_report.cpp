@@ -128,7 +128,12 @@ std::vector<UnitCost> unit_costs(const DevicePlan& p, const PlanReportOptions& o
     c.launches = 1;
     for (ValueId v : unit_inputs(u)) c.read += bytes_of(v);
     const bool skips = skips_unread_outputs(g, u);
-    for (ValueId v : unit_outputs(u)) c.written += read[v] || !skips ? bytes_of(v) : 0;
+    const std::vector<ValueId> outs = unit_outputs(u);
+    for (size_t k = 0; k < outs.size(); ++k) {
+      const bool part = k < u.output_view.size() && u.output_view[k] >= 0;  // a part of a concatenation
+      const ValueId v = part ? g.node(u.output_view[k]).inputs[0] : outs[k];
+      c.written += read[outs[k]] || !skips ? static_cast<double>(format_bytes(g.type(v).shape, p.formats.preferred[outs[k]])) : 0;
+    }
     for (NodeId id : u.nodes) c.flops += 2.0 * static_cast<double>(ir::node_macs(g, g.node(id)));
     if (u.kind == UnitKind::ReducingRegion) {  // partial sums, and their reduction (a second launch)
       const ReduceShape rs = reduce_shape(g, u);
@@ -158,8 +163,11 @@ PlanMemory plan_memory(const DevicePlan& p) {
       root[g.node(u.nodes[0]).outputs[0]] = root[u.inputs[0]];
       continue;
     }
-    for (ValueId v : unit_outputs(u))
-      if (read[v] || !skips_unread_outputs(g, u)) first[v] = last[v] = i;
+    for (ValueId v : unit_outputs(u))  // (the parts of a concatenation: from the first)
+      if (read[v] || !skips_unread_outputs(g, u)) {
+        if (first[v] < 0) first[v] = i;
+        last[v] = std::max(last[v], i);
+      }
   }
   for (const ir::Node& n : g.nodes()) {
     if (n.dead || !(n.op == ir::OpKind::Input || n.op == ir::OpKind::Param || n.op == ir::OpKind::State)) continue;

@@ -243,6 +243,12 @@ void CudaRunner::add_unit(int ui) {
       st.out.push_back(-1);
       continue;
     }
+    // A part of a concatenation (Unit::output_view): into its one slot,
+    // whichever unit writes the first part.
+    if (i < u.output_view.size() && u.output_view[i] >= 0 && !value_slots_[outs[i]].empty()) {
+      st.out.push_back(value_slots_[outs[i]][0]);
+      continue;
+    }
     const int o = new_slot(outs[i], r.out[i], st.cached ? Home::Dedicated : Home::Arena);
     if (st.cached) slots_[o].depends = st.depends;
     st.out.push_back(o);

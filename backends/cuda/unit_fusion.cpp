@@ -5,7 +5,8 @@
 // per-channel factors the region computed from them (bn_with_factors()); a
 // batch-norm backward's sums kernel makes its dy, a residual block's output
 // gradient, itself (bn_backward_with_prologue()); a region sums or averages
-// one of its values without storing it (ReducingRegion).
+// one of its values without storing it (ReducingRegion); regions store the
+// parts of a concatenation into it (Unit::output_view).
 // Each matches exactly what the rewrites (rewrite.cpp) and the region
 // grouping make, and leaves anything else as it was.
 #include <algorithm>
@@ -30,6 +31,9 @@ void index_units(const ir::Graph& g, UnitPlan& plan) {
       for (NodeId n : m.nodes) plan.unit_of_node[n] = idx;
       for (NodeId n : m.input_view)  // a view belongs to (one of) the regions reading through it
         if (n >= 0) plan.unit_of_node[n] = idx;
+      for (NodeId n : m.output_view)
+        if (n >= 0) plan.unit_of_node[n] = idx;
+      for (NodeId n : m.placed) plan.unit_of_node[n] = idx;
       for (ValueId v : m.outputs) plan.producer_unit[v] = idx;
     };
     if (u.kind == UnitKind::UpdateGroup)
@@ -291,6 +295,74 @@ void fuse_reductions(const ir::Graph& g, const FormatPlan& formats, UnitPlan& pl
 
 }  // namespace
 
+namespace {
+
+// The zero pad's [begin, end) along the one axis it pads; false when it pads
+// several axes or none.
+bool pad_range(const ir::Node& pad, const Shape& out, int* axis, int64_t* begin, int64_t* end) {
+  const std::vector<int64_t> p = pad.attrs.ints("pads");
+  *axis = -1;
+  for (size_t a = 0; a < out.size(); ++a) {
+    if (p[a] == 0 && p[out.size() + a] == 0) continue;
+    if (*axis >= 0 || p[a] < 0 || p[out.size() + a] < 0) return false;
+    *axis = static_cast<int>(a), *begin = p[a], *end = out[a] - p[out.size() + a];
+  }
+  return *axis >= 0;
+}
+
+// Concatenations stored in place by the regions computing their parts (see
+// lowering.h): region C is add(...) of zero pads of values a_i whose ranges
+// tile one axis of its output y; each a_i is an output of a Region over
+// a_i's shape, read by C alone, of y's element type. Those regions store
+// a_i through its pad into y; C goes.
+void fuse_concats(const ir::Graph& g, const FormatPlan& formats, UnitPlan& plan) {
+  const std::vector<int> readers = readers_of(g, plan);
+  std::vector<bool> gone(plan.units.size(), false);
+  for (size_t ci = 0; ci < plan.units.size(); ++ci) {
+    const Unit& C = plan.units[ci];
+    if (C.kind != UnitKind::Region || C.outputs.size() != 1 || !C.inlined.empty() || C.inputs.size() < 2 ||
+        C.input_view.size() != C.inputs.size() || C.nodes.size() != C.inputs.size() - 1)
+      continue;
+    const ValueId y = C.outputs[0];
+    const Shape& ys = g.type(y).shape;
+    bool ok = readers[y] > 0;
+    for (NodeId id : C.nodes) ok = ok && g.node(id).op == OpKind::Add;
+    std::vector<std::pair<int64_t, int64_t>> ranges;
+    int axis = -1;
+    for (size_t k = 0; k < C.inputs.size() && ok; ++k) {
+      const ValueId a = C.inputs[k];
+      const NodeId pad = C.input_view[k];
+      int ax = -1;
+      int64_t b = 0, e = 0;
+      const int p = plan.producer_unit[a];
+      ok = pad >= 0 && g.node(pad).op == OpKind::Pad && g.type(g.node(pad).outputs[0]).shape == ys &&
+           pad_range(g.node(pad), ys, &ax, &b, &e) && (axis < 0 || ax == axis) && readers[a] == 1 && p >= 0 &&
+           plan.units[p].kind == UnitKind::Region && plan.units[p].space == g.type(a).shape &&
+           formats.preferred[a].dtype == formats.preferred[y].dtype;
+      axis = ax;
+      ranges.emplace_back(b, e);
+    }
+    if (!ok) continue;
+    std::sort(ranges.begin(), ranges.end());
+    int64_t at = 0;
+    for (auto [b, e] : ranges) ok = ok && b == at, at = e;
+    if (!ok || at != ys[axis]) continue;
+    for (size_t k = 0; k < C.inputs.size(); ++k) {
+      Unit& P = plan.units[plan.producer_unit[C.inputs[k]]];
+      const size_t j = std::find(P.outputs.begin(), P.outputs.end(), C.inputs[k]) - P.outputs.begin();
+      P.output_view.resize(P.outputs.size(), -1);
+      P.outputs[j] = y;
+      P.output_view[j] = C.input_view[k];
+    }
+    Unit& first = plan.units[plan.producer_unit[C.inputs[0]]];
+    first.placed.insert(first.placed.end(), C.nodes.begin(), C.nodes.end());
+    gone[ci] = true;
+  }
+  drop_units(plan, gone);
+}
+
+}  // namespace
+
 bool bn_backward_with_prologue(const ir::Graph& g, const Unit& u) {
   return u.kind == UnitKind::Node && u.nodes.size() == 3 && g.node(u.nodes[0]).op == OpKind::Add &&
          g.node(u.nodes[2]).op == OpKind::BatchNormBackward;
@@ -307,6 +379,10 @@ void fuse_into_kernels(const ir::Graph& g, const UnitOptions& o, const FormatPla
   index_units(g, plan);
   if (o.fuse_reductions) {
     fuse_reductions(g, formats, plan);
+    index_units(g, plan);
+  }
+  if (o.fuse_concats) {
+    fuse_concats(g, formats, plan);
     index_units(g, plan);
   }
 }

@@ -43,6 +43,7 @@ struct SimResult {
   int vectorized = 0;  // regions generated in the 16-byte vector form
   int slice_views = 0, pad_views = 0;  // region inputs read through a slice / zero pad
   int reductions = 0;                  // reducing regions
+  int concat_parts = 0;                // outputs stored into a concatenation
 };
 
 // Every value of g on the reference kernels; Fused nodes by interpreting
@@ -261,7 +262,33 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
     } else {
       sim.launch(j.k.name, args);
     }
-    for (size_t i = 0; i < j.out.size(); ++i) compare(j.out[i], outs[i], j.out_fmt[i], label);
+    for (size_t i = 0; i < j.out.size(); ++i) {
+      if (i < u.output_view.size() && u.output_view[i] >= 0) {
+        // A part of a concatenation: the pad's input, stored at its range.
+        ++res.concat_parts;
+        const ir::Node& pad = g.node(u.output_view[i]);
+        const ir::ValueType& yt = g.type(j.out[i]);
+        const Tensor y = host_to_plain(outs[i].data(), yt.shape, j.out_fmt[i], yt.dtype);
+        const Shape& ps = g.type(pad.inputs[0]).shape;
+        const std::vector<int64_t> pads = pad.attrs.ints("pads");
+        size_t ax = 0;
+        while (ax < ps.size() && ps[ax] == yt.shape[ax]) ++ax;
+        REQUIRE(ax < ps.size());
+        int64_t outer = 1, inner = 1;
+        for (size_t a = 0; a < ax; ++a) outer *= ps[a];
+        for (size_t a = ax + 1; a < ps.size(); ++a) inner *= ps[a];
+        Tensor part(DType::F32, ps);
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t c = 0; c < ps[ax]; ++c)
+            for (int64_t x = 0; x < inner; ++x)
+              part.data<float>()[(o * ps[ax] + c) * inner + x] =
+                  y.data<float>()[(o * yt.shape[ax] + c + pads[ax]) * inner + x];
+        compare_tensors(label + " (concatenated part)", want.at(pad.inputs[0]), part, tol);
+        ++res.compared;
+        continue;
+      }
+      compare(j.out[i], outs[i], j.out_fmt[i], label);
+    }
   }
   for (auto& [v, name] : conv) {
     const Format f = d.formats.preferred[v];
@@ -330,6 +357,7 @@ TEST_CASE("CUDA codegen on the host: a Fashion training step's generated kernels
       CHECK(r.slice_views > 0);  // selective-kernel halves read in place
       CHECK(r.pad_views > 0);    // and their gradients concatenated by zero pads
       CHECK(r.reductions > 0);   // global pools of elementwise results, never stored
+      CHECK(r.concat_parts > 0); // the halves' gradients stored into their concatenation
     }
   }
 }

@@ -323,9 +323,9 @@ std::map<std::string, Tensor> fashion_batch(int64_t n, int64_t step) {
   return {{"image", x}, {"labels", y}};
 }
 
-std::unique_ptr<ir::Graph> fashion_train_graph(int64_t batch, bool loss_scaling) {
+std::unique_ptr<ir::Graph> fashion_train_graph(int64_t batch, bool loss_scaling, const std::string& model = "baseline") {
   ModelFile mf;
-  REQUIRE(mf.load(acnn::testing::source_dir() + "/models/fashion/baseline.acnn"));
+  REQUIRE(mf.load(acnn::testing::source_dir() + "/models/fashion/" + model + ".acnn"));
   auto fwd = mf.build(batch);
   REQUIRE(fwd);
   Recipe r = recipe_from_value(*mf.recipe());
@@ -355,8 +355,13 @@ double mean_of(const std::vector<double>& v, size_t from, size_t to) {
 
 TEST_CASE("CUDA training: a Fashion network's fp32 steps match the CPU's from the same state", "[cuda]") {
   REQUIRE_GPU();
-  const int64_t batch = 16;
-  auto g = fashion_train_graph(batch, false);
+  // The baseline, and the Assemble model (selective kernels: pools joined to
+  // their regions, the halves' gradients stored into their concatenation).
+  const std::string model = GENERATE(std::string("baseline"), std::string("assemble"));
+  INFO(model);
+  const int64_t batch = model == "baseline" ? 16 : 8;
+  const int steps = model == "baseline" ? 12 : 3;
+  auto g = fashion_train_graph(batch, false, model);
   RunnerOptions co;
   co.device = "cpu";
   auto cpu = make_runner(*g, co);
@@ -366,7 +371,7 @@ TEST_CASE("CUDA training: a Fashion network's fp32 steps match the CPU's from th
   // decision that flips on a rounding difference changes the next steps).
   ExecContext ctx;
   ctx.scalars = {{"lr", 0.05f}, {"dropblock_keep", 1.0f}, {"mixup_lambda", 1.0f}};
-  for (int s = 0; s < 12; ++s) {
+  for (int s = 0; s < steps; ++s) {
     INFO("step " << s);
     for (const std::string& name : cpu->persistent_names()) gpu->set_persistent(name, cpu->get_persistent(name));
     ctx.step = s;

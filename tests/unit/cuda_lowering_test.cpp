@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
+#include <map>
 #include <set>
 
 #include "backends/cuda/codegen.h"
@@ -668,4 +669,43 @@ TEST_CASE("CUDA lowering: a sum or mean of a region's value runs in the region's
     CHECK(rs.rows == 49);
   }
   CHECK(pools == 1);
+}
+
+TEST_CASE("CUDA lowering: the regions computing a concatenation's parts store them into it", "[unit]") {
+  // The Fashion Assemble step: the backward of the selective-kernel halves
+  // (two slices) is the sum of two zero pads, a concatenation; the region
+  // computing both halves' gradients writes them into it, and no kernel
+  // copies them.
+  auto g = test::model_train_graph("fashion/assemble.acnn", 2);
+  DevicePlan d = plan_device(*g, Precision::BF16);
+  const ir::Graph& lg = *d.graph;
+  std::map<ir::ValueId, int64_t> covered;  // per concatenation: the elements its parts store
+  for (const Unit& u : d.units.units) {
+    for (size_t k = 0; k < u.output_view.size(); ++k) {
+      if (u.output_view[k] < 0) continue;
+      const ir::Node& pad = lg.node(u.output_view[k]);
+      CHECK(pad.op == ir::OpKind::Pad);
+      CHECK(pad.outputs[0] != u.outputs[k]);
+      CHECK(lg.type(pad.outputs[0]).shape == lg.type(u.outputs[k]).shape);
+      covered[u.outputs[k]] += numel(lg.type(pad.inputs[0]).shape);
+    }
+    // No region is left that only adds zero pads of values regions compute
+    // (the attention weights' gradients are reductions' results: those stay).
+    if (u.kind != UnitKind::Region || u.input_view.size() != u.inputs.size() || u.inputs.size() < 2) continue;
+    bool adds = true;
+    for (ir::NodeId n : u.nodes) adds = adds && lg.node(n).op == ir::OpKind::Add;
+    for (ir::NodeId v : u.input_view) adds = adds && v >= 0 && lg.node(v).op == ir::OpKind::Pad;
+    for (ir::ValueId v : u.inputs) {
+      const int p = d.units.producer_unit[v];
+      adds = adds && p >= 0 && d.units.units[p].kind == UnitKind::Region;
+    }
+    CHECK_FALSE(adds);
+  }
+  CHECK(covered.size() >= 2);
+  for (const auto& [v, n] : covered) CHECK(n == numel(lg.type(v).shape));  // the parts tile it
+  // The switch leaves them to a kernel of their own.
+  UnitOptions o;
+  o.fuse_concats = false;
+  DevicePlan off = plan_device(*g, Precision::BF16, o);
+  CHECK(off.units.units.size() == d.units.units.size() + covered.size());
 }
