@@ -23,12 +23,12 @@
 //     (UpdateGroup: the SGD step of every parameter; the other state
 //     updates, BN running statistics), a convolution whose output only feeds
 //     relu(y + bias (+ z)) takes that region in (fused_conv()), so does a
-//     batch norm's statistics unit its factors (bn_with_factors()), and a
+//     batch norm's statistics unit its factors (bn_with_factors()), a
 //     region the sum or mean of one of its values over a run of axes
 //     (ReducingRegion), and regions computing a concatenation's parts store
-//     them into it (Unit::output_view); everything else is one node per unit. Fused
-//     nodes of kind "elementwise" and "optimizer" join the same machinery
-//     with their bodies as the code.
+//     them into it (Unit::output_view); everything else is one node per
+//     unit. Fused nodes of kind "elementwise" and "optimizer" join the same
+//     machinery with their bodies as the code.
 #pragma once
 
 #include <cstdint>
