@@ -1,4 +1,5 @@
-// Building blocks shared by the code generators (codegen.cpp, codegen_gather.cpp):
+// Building blocks shared by the code generators (codegen.cpp,
+// codegen_vector.cpp, codegen_reduce.cpp, codegen_gather.cpp):
 // C types and load/store expressions per storage type, the coordinates of a
 // grid-stride index in a layout, the offset of a (broadcast) operand at those
 // coordinates, kernel heads, and the view of a region's nodes whether they
@@ -100,5 +101,10 @@ struct VectorCode {
 };
 VectorCode vector_code(const RegionView& r, const Shape& space, DevLayout sl, int lanes, const std::vector<Format>& in,
                        const std::vector<Format>& out, const ScalarIndex& sc);
+// gen_region's form when region_lanes() > 1: a grid-stride loop over
+// vectors of `lanes` elements.
+GenKernel gen_region_vector(const RegionView& r, const Shape& space, DevLayout sl, int lanes, const std::vector<Format>& in,
+                            const std::vector<Format>& out, const ScalarIndex& sc, const std::string& name,
+                            bool skip_on_overflow);
 
 }  // namespace acnn::cuda
