@@ -171,16 +171,17 @@ Command register_bench(CLI::App& app) {
     const double img_s = static_cast<double>(o->batch) * steps / seconds;
     // On the GPU: the plan's floor (acnn dump --stage device), to see how far
     // the measured step is from it.
-    double floor_ms = NAN;
+    double floor_ms = NAN, floor_bandwidth = NAN;
 #ifdef ACNN_HAVE_CUDA
     if (gpu) {
       cuda::Precision cp = cuda::Precision::FP32;
       cuda::parse_precision(precision, &cp);
-      cuda::PlanReportOptions po;
+      cuda::PlanReportOptions po = cuda::report_options_for(runner->device());
       po.units = false;
       cuda::PlanTotals totals;
       cuda::plan_report(cuda::plan_device(*g, cp), po, &totals);
       floor_ms = 1e3 * totals.floor_s;
+      floor_bandwidth = po.bandwidth_gbs;
     }
 #endif
     const double gib = 1024.0 * 1024.0 * 1024.0;
@@ -194,8 +195,8 @@ Command register_bench(CLI::App& app) {
                 mem.persistent / 1048576.0, mem.dedicated / 1048576.0, mem.workspace / 1048576.0);
     if (const std::string cr = runner->compile_report(); !cr.empty()) std::printf("  %s\n", cr.c_str());
     if (!std::isnan(floor_ms))
-      std::printf("  floor %.2f ms per step (H100 SXM model, acnn dump --stage device): measured %.2fx of it\n", floor_ms,
-                  1e3 * seconds / steps / floor_ms);
+      std::printf("  floor %.2f ms per step (acnn dump --stage device's model at %.2f TB/s): measured %.2fx of it\n",
+                  floor_ms, floor_bandwidth / 1000, 1e3 * seconds / steps / floor_ms);
     if (!std::isnan(last_loss)) std::printf("  loss %.4f -> %.4f\n", first_loss, last_loss);
     if (o->profile) std::printf("%s", runner->time_report(25).c_str());
     if (!o->json.empty()) {
@@ -227,7 +228,10 @@ Command register_bench(CLI::App& app) {
                           {"timer", gpu ? "cuda events" : "steady clock"}};
       if (!std::isnan(last_loss)) j["loss_first"] = first_loss, j["loss_last"] = last_loss;
       if (const std::string cr = runner->compile_report(); !cr.empty()) std::printf("  %s\n", cr.c_str());
-    if (!std::isnan(floor_ms)) j["floor_ms"] = floor_ms;
+    if (!std::isnan(floor_ms)) {
+      j["floor_ms"] = floor_ms;
+      j["floor_bandwidth_gbs"] = floor_bandwidth;
+    }
       std::ofstream out(o->json);
       if (!out) {
         std::cerr << "acnn: error: cannot write " << o->json << "\n";

@@ -113,6 +113,13 @@ std::vector<bool> read_values(const DevicePlan& p) {
 
 }  // namespace
 
+PlanReportOptions report_options_for(const std::string& gpu_name) {
+  PlanReportOptions o;
+  if (gpu_name.find("H200") != std::string::npos) o.bandwidth_gbs = 4800;
+  else if (gpu_name.find("H100") != std::string::npos && gpu_name.find("PCIe") != std::string::npos) o.bandwidth_gbs = 2000;
+  return o;
+}
+
 std::vector<UnitCost> unit_costs(const DevicePlan& p, const PlanReportOptions& o) {
   const ir::Graph& g = *p.graph;
   const double peak_flops = (p.precision != Precision::FP32 ? o.tflops_half : o.tflops_fp32) * 1e12;

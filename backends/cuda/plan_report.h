@@ -26,6 +26,11 @@ struct PlanReportOptions {
   double tflops_fp32 = 67;       // fp32 (non-tensor) peak, for fp32 plans
 };
 
+// The options for a GPU by its name (cudaDeviceProp::name): the memory
+// bandwidth of an H200 (4.8 TB/s) or an H100 PCIe (2.0 TB/s) instead of the
+// H100 SXM's default; the same peak FLOPs.
+PlanReportOptions report_options_for(const std::string& gpu_name);
+
 // The totals of the table's last row.
 struct PlanTotals {
   int launches = 0;

@@ -360,8 +360,9 @@ std::string CudaRunner::time_report(int top) const {
   }
   // Per step of the plan: its kind and floor (plan_report.h's model; the
   // runner's conversions and weight casts by their bytes).
-  const std::vector<UnitCost> costs = unit_costs(plan_);
-  const double bandwidth = PlanReportOptions{}.bandwidth_gbs * 1e9;
+  const PlanReportOptions card = report_options_for(dev_->name);
+  const std::vector<UnitCost> costs = unit_costs(plan_, card);
+  const double bandwidth = card.bandwidth_gbs * 1e9;
   auto cost_of = [&](const Step& st) {
     if (st.unit >= 0) return costs[st.unit];
     UnitCost c;
@@ -388,7 +389,8 @@ std::string CudaRunner::time_report(int top) const {
     v.emplace_back(&st, std::move(c));
   }
   os << "per step " << 1e3 * total / static_cast<double>(calls) << " ms of GPU time over " << v.size()
-     << " kernels (each timed between events, CUDA graphs off), against the plan's floor:\n";
+     << " kernels (each timed between events, CUDA graphs off), against the plan's floor at "
+     << card.bandwidth_gbs / 1000 << " TB/s:\n";
   char line[200];
   std::snprintf(line, sizeof line, "  %-36s %8s %12s %10s %9s\n", "kernel kind", "kernels", "measured ms", "floor ms",
                 "x floor");

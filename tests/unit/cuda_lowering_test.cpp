@@ -376,6 +376,14 @@ TEST_CASE("CUDA lowering: static units are exactly those over unchanging tensors
       for (ir::ValueId v : unit_inputs(t.units.units[i])) CHECK(!params.count(v));
 }
 
+TEST_CASE("CUDA plan report: the floor's bandwidth follows the card", "[unit]") {
+  CHECK(report_options_for("NVIDIA H100 80GB HBM3").bandwidth_gbs == 3350);
+  CHECK(report_options_for("NVIDIA H200").bandwidth_gbs == 4800);
+  CHECK(report_options_for("NVIDIA H100 PCIe").bandwidth_gbs == 2000);
+  CHECK(report_options_for("acnn CUDA emulator (host)").bandwidth_gbs == PlanReportOptions{}.bandwidth_gbs);
+  CHECK(report_options_for("NVIDIA H200").tflops_half == PlanReportOptions{}.tflops_half);
+}
+
 TEST_CASE("CUDA plan report: kernels, formats and a memory estimate without a GPU", "[unit]") {
   auto g = test::model_train_graph("fashion/baseline.acnn", 8);
   passes::run_pipeline(*g, passes::PipelineOptions{});
