@@ -85,6 +85,7 @@ std::string update_key_planned(const ir::Graph& g, const Unit& u, const FormatPl
 // flight to keep an H100's memory busy), each over 8 rows or more.
 struct ReduceShape {
   int64_t outer = 1, R = 1, inner = 1, chunks = 1, rows = 1;
+  int64_t partials() const { return outer * chunks * inner; }  // floats the first launch writes
 };
 constexpr int64_t kReduceThreads = int64_t{1} << 19;
 ReduceShape reduce_shape(const ir::Graph& g, const Unit& u);

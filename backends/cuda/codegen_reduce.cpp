@@ -7,7 +7,6 @@
 
 #include "backends/cuda/codegen_util.h"
 #include "compiler/ir/op.h"
-#include "compiler/ops/common.h"
 
 namespace acnn::cuda {
 
@@ -83,12 +82,7 @@ GenKernel gen_reducing_region(const ir::Graph& g, const Unit& u, const std::vect
   // outputs in place): loads may move across stores, per-channel operands
   // out of the row loop.
   for (std::string& p : params) p.insert(p.find('*') + 1, " __restrict__");
-  std::vector<bool> reduced(space.size(), false);
-  for (int64_t a : red.attrs.ints("axes")) {
-    int64_t ax;
-    ops::normalize_axis(a, space.size(), &ax);
-    reduced[ax] = true;
-  }
+  const std::vector<bool> reduced = reduced_axes(red.attrs.ints("axes"), space.size());
   const int64_t n = rs.outer * rs.chunks * (rs.inner / lanes);
   const std::string vectors = std::to_string(rs.inner / lanes) + "u", chunks = std::to_string(rs.chunks) + "u";
   const std::string L = std::to_string(lanes);

@@ -126,8 +126,9 @@ class GenLaunch final : public DevKernel {
 // (or the result, with one chunk), reduce3 sums the partials over the chunks.
 class ReducingLaunch final : public DevKernel {
  public:
-  ReducingLaunch(GenFn* f, const ReduceShape& s, const Device& d, std::string what)
-      : f_(f), s_(s), sms_(d.sms), what_(std::move(what)) {}
+  // `threads`: the generated kernel's (GenKernel::elements).
+  ReducingLaunch(GenFn* f, int64_t threads, const ReduceShape& s, const Device& d, std::string what)
+      : f_(f), threads_(threads), s_(s), sms_(d.sms), what_(std::move(what)) {}
   size_t workspace_bytes() const override {
     return s_.chunks == 1 ? 0 : partial_bytes() + kernels::reduce3_workspace(s_.outer, s_.chunks, s_.inner, sms_);
   }
@@ -138,7 +139,7 @@ class ReducingLaunch final : public DevKernel {
     float* result = static_cast<float*>(out.back().ptr);
     char* ws = static_cast<char*>(c.workspace);
     if (s_.chunks > 1) ptrs_.back() = ws;  // the partials
-    launch_gen(f_, c.dev.blocks_for(s_.outer * s_.chunks * s_.inner), ptrs_, c);
+    launch_gen(f_, c.dev.blocks_for(threads_), ptrs_, c);
     if (s_.chunks > 1)
       kernels::reduce3(kernels::Reduce::Sum, DType::F32, ws, result, s_.outer, s_.chunks, s_.inner, ws + partial_bytes(),
                        sms_, c.stream);
@@ -147,10 +148,11 @@ class ReducingLaunch final : public DevKernel {
 
  private:
   size_t partial_bytes() const {
-    const size_t b = static_cast<size_t>(s_.outer * s_.chunks * s_.inner) * sizeof(float);
+    const size_t b = static_cast<size_t>(s_.partials()) * sizeof(float);
     return (b + 255) / 256 * 256;
   }
   GenFn* f_;
+  int64_t threads_;
   ReduceShape s_;
   int sms_;
   std::string what_;
@@ -252,7 +254,7 @@ class StatusKernel final : public DevKernel {
 // elements, uploaded once the addresses are final.
 class TensorListKernel : public DevKernel {
  public:
-  TensorListKernel(const std::vector<int64_t>& numels, int64_t chunk) : chunk_(chunk) {
+  TensorListKernel(const std::vector<int64_t>& numels, int64_t chunk) {
     for (size_t i = 0; i < numels.size(); ++i)
       for (int64_t b = 0; b < numels[i]; b += chunk)
         chunks_.push_back(AcnnChunk{static_cast<unsigned int>(i), 0, static_cast<unsigned long long>(b)});
@@ -295,7 +297,6 @@ class TensorListKernel : public DevKernel {
       default: throw std::logic_error(std::string("tensor list kernel: no code for ") + dtype_name(t));
     }
   }
-  int64_t chunk_;
   size_t items_ = 0;
   std::vector<AcnnChunk> chunks_;
   char* state_ = nullptr;
@@ -366,7 +367,7 @@ std::unique_ptr<DevKernel> make_generated(KernelRequest& r) {
       throw std::logic_error("a reducing region's result must be fp32 in plain layout");
     GenKernel k = gen_reducing_region(r.g, u, r.in, r.out, r.scalars, name);
     const ReduceShape s = reduce_shape(r.g, u);
-    return std::make_unique<ReducingLaunch>(r.program.add(k), s, r.dev,
+    return std::make_unique<ReducingLaunch>(r.program.add(k), k.elements, s, r.dev,
                                             "nvrtc:" + unit_label(r.g, u) + " -> reduce [" + std::to_string(s.outer) + "," +
                                                 std::to_string(s.R) + "," + std::to_string(s.inner) + "] in " +
                                                 std::to_string(s.chunks) + " chunks");

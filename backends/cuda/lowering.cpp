@@ -157,15 +157,23 @@ FormatPlan assign_formats(const ir::Graph& g, Precision p) {
   return fp;
 }
 
-bool reduce_runs(const Shape& s, const std::vector<int64_t>& axes, DevLayout l, int64_t* outer, int64_t* R,
-                 int64_t* inner) {
-  const size_t rank = s.size();
+std::vector<bool> reduced_axes(const std::vector<int64_t>& axes, size_t rank) {
   std::vector<bool> red(rank, false);
   for (int64_t a : axes) {
     int64_t ax;
-    if (!ops::normalize_axis(a, rank, &ax)) return false;
-    red[ax] = true;
+    if (ops::normalize_axis(a, rank, &ax)) red[ax] = true;
   }
+  return red;
+}
+
+bool reduce_runs(const Shape& s, const std::vector<int64_t>& axes, DevLayout l, int64_t* outer, int64_t* R,
+                 int64_t* inner) {
+  const size_t rank = s.size();
+  for (int64_t a : axes) {
+    int64_t ax;
+    if (!ops::normalize_axis(a, rank, &ax)) return false;
+  }
+  const std::vector<bool> red = reduced_axes(axes, rank);
   // Merged runs of kept / reduced physical axes (size-1 axes dropped).
   std::vector<std::pair<bool, int64_t>> runs;
   int last_kept = -1;

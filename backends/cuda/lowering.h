@@ -179,6 +179,9 @@ struct UnitOptions {
   bool fuse_concats = true;           // regions store the parts of a concatenation in place
 };
 
+// Per axis of a rank-`rank` tensor, whether `axes` (negative: from the end)
+// names it; false for an axis out of range is the caller's to check.
+std::vector<bool> reduced_axes(const std::vector<int64_t>& axes, size_t rank);
 // Reduced axes of a tensor of shape s stored in layout l as three runs of
 // memory, [outer, R, inner] (kept, reduced, kept; size-1 axes ignored), the
 // kept axes in their logical order; false when they are not.

@@ -121,12 +121,7 @@ class ReduceKernel final : public DevKernel {
     const DevLayout l = canonical(r.in[0].layout, xs);
     three_ = reduce_runs(xs, n.attrs.ints("axes"), l, &outer_, &R_, &inner_);
     if (!three_) {
-      std::vector<bool> red(rank, false);
-      for (int64_t a : n.attrs.ints("axes")) {
-        int64_t ax;
-        ops::normalize_axis(a, rank, &ax);
-        red[ax] = true;
-      }
+      const std::vector<bool> red = reduced_axes(n.attrs.ints("axes"), rank);
       const std::vector<int64_t> st = logical_strides(xs, l);
       for (size_t a = 0; a < rank; ++a) {
         if (xs[a] == 1) continue;

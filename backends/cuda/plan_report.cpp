@@ -145,7 +145,7 @@ std::vector<UnitCost> unit_costs(const DevicePlan& p, const PlanReportOptions& o
     if (u.kind == UnitKind::ReducingRegion) {  // partial sums, and their reduction (a second launch)
       const ReduceShape rs = reduce_shape(g, u);
       if (rs.chunks > 1) {
-        const double partials = 4.0 * static_cast<double>(rs.outer * rs.chunks * rs.inner);
+        const double partials = 4.0 * static_cast<double>(rs.partials());
         c.launches = 2, c.read += partials, c.written += partials;
       }
     }
@@ -233,7 +233,7 @@ std::string plan_report(const DevicePlan& p, const PlanReportOptions& o, PlanTot
       }
       // The weights' element-type casts run as one launch (the runner's group_weight_casts()).
       const bool weight = g.producer(v).op == ir::OpKind::Param && same_format(Format{want.dtype, have.layout}, want, vt.shape);
-      Cost& k = by_kind[weight ? "weight casts (one launch)" : "format conversion (runner)"];
+      Cost& k = by_kind[weight ? kWeightCastsRow : kConversionRow];
       const double r = static_cast<double>(format_bytes(vt.shape, have)), w = static_cast<double>(format_bytes(vt.shape, want));
       const double f = (r + w) / bandwidth;
       const int launch = weight && k.launches > 0 ? 0 : 1;

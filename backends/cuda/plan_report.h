@@ -31,6 +31,11 @@ struct PlanReportOptions {
 // H100 SXM's default; the same peak FLOPs.
 PlanReportOptions report_options_for(const std::string& gpu_name);
 
+// The table's rows for the conversions the runner adds (also the names its
+// profile uses for them).
+inline constexpr const char* kWeightCastsRow = "weight casts (one launch)";
+inline constexpr const char* kConversionRow = "format conversion (runner)";
+
 // The totals of the table's last row.
 struct PlanTotals {
   int launches = 0;

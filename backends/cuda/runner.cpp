@@ -301,11 +301,9 @@ void CudaRunner::group_weight_casts() {
   for (int i = 0; i < static_cast<int>(steps_.size()); ++i) {
     const Step& st = steps_[i];
     if (!st.cast || st.cached) continue;
-    const Slot& from = slots_[root(st.in[0])];
-    const Slot& to = slots_[st.out[0]];
-    if (from.home != Home::Persistent || !same_format(Format{to.fmt.dtype, from.fmt.layout}, to.fmt, to.shape)) continue;
+    if (slots_[root(st.in[0])].home != Home::Persistent) continue;
     casts.push_back(i);
-    sizes.push_back(numel(to.shape));
+    sizes.push_back(numel(slots_[st.out[0]].shape));
   }
   if (casts.size() < 2) return;
   Step group;

@@ -367,8 +367,8 @@ std::string CudaRunner::time_report(int top) const {
     if (st.unit >= 0) return costs[st.unit];
     UnitCost c;
     const std::string d = st.kernel->describe();
-    c.kind = st.scope == "weight casts"          ? "weight casts (one launch)"
-             : d.rfind("nvrtc:convert", 0) == 0 ? "format conversion (runner)"
+    c.kind = st.scope == "weight casts"          ? kWeightCastsRow
+             : d.rfind("nvrtc:convert", 0) == 0 ? kConversionRow
                                                 : "runner: " + d.substr(0, d.find(' '));
     for (int s : st.in) c.read += static_cast<double>(slots_[s].bytes);
     for (int s : st.out) c.written += s >= 0 ? static_cast<double>(slots_[s].bytes) : 0;

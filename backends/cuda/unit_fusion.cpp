@@ -256,10 +256,6 @@ void fuse_bn_prologues(const ir::Graph& g, UnitPlan& plan) {
   drop_units(plan, gone);
 }
 
-}  // namespace
-
-namespace {
-
 // A reduce_sum or reduce_mean of a value a region computes over its whole
 // space, in the value's layout [outer, R, inner] runs with inner >= 8,
 // takes that region in (a ReducingRegion). The fused unit runs where the
@@ -292,10 +288,6 @@ void fuse_reductions(const ir::Graph& g, const FormatPlan& formats, UnitPlan& pl
   }
   drop_units(plan, gone);
 }
-
-}  // namespace
-
-namespace {
 
 // The zero pad's [begin, end) along the one axis it pads; false when it pads
 // several axes or none.

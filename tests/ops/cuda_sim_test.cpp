@@ -248,7 +248,7 @@ SimResult simulate(const DevicePlan& d, const std::map<std::string, Tensor>& fee
       // the chunks (reduce3 on a GPU) is the result.
       ++res.reductions;
       const ReduceShape rs = reduce_shape(g, u);
-      std::vector<float> partial(static_cast<size_t>(rs.outer * rs.chunks * rs.inner), NAN);
+      std::vector<float> partial(static_cast<size_t>(rs.partials()), NAN);
       args.back() = partial.data();
       sim.launch(j.k.name, args);
       float* result = reinterpret_cast<float*>(outs.back().data());
