@@ -6,7 +6,8 @@
 // CUDA graph capture), then --steps timed steps with two steps in flight
 // (CUDA events on the GPU, a steady clock on the CPU), and reports images/s,
 // time per step, compile time and peak memory (device memory on the GPU from
-// cudaMemGetInfo, peak RSS on the CPU); --json writes the same as one object.
+// cudaMemGetInfo, peak RSS on the CPU); --json writes the same as one object,
+// --plan the compiled step (Runner::dump_plan()).
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -29,7 +30,7 @@ namespace {
 
 struct BenchOptions {
   int64_t batch = 32;
-  std::string mode = "train", precision, device = "auto", json;
+  std::string mode = "train", precision, device = "auto", json, plan;
   int steps = 0, warmup = 0, threads = 0;
   bool profile = false, no_graphs = false, no_fuse = false;
   std::string passes = "all";
@@ -86,6 +87,9 @@ Command register_bench(CLI::App& app) {
   cmd->add_option("--backend", o->backends, "CPU executor backends in priority order (onednn, reference)");
   add_pass_options(cmd, o->passes, o->no_fuse, o->remat_min_mib);
   cmd->add_option("--json", o->json, "also write the results to this JSON file");
+  cmd->add_option("--plan", o->plan,
+                  "write the compiled step to this file: its kernels in launch order with their operands' memory "
+                  "(and, on the GPU, their streams)");
   cmd->add_flag("--profile", o->profile, "print the most expensive kernels (GPU: synchronizes per kernel, no CUDA graphs)");
   cmd->add_flag("--no-graphs", o->no_graphs, "GPU: launch kernel by kernel instead of replaying a CUDA graph");
   return [m, o]() -> int {
@@ -237,6 +241,13 @@ Command register_bench(CLI::App& app) {
         return 1;
       }
       out << j.dump(1) << "\n";
+    }
+    if (!o->plan.empty()) {
+      std::ofstream out(o->plan);
+      if (!(out << runner->dump_plan())) {
+        std::cerr << "acnn: error: cannot write " << o->plan << "\n";
+        return 1;
+      }
     }
     if (!std::isnan(last_loss) && !std::isfinite(last_loss)) {
       std::cerr << "acnn: error: the loss is not finite (" << last_loss << ")\n";

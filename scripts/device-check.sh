@@ -14,7 +14,8 @@
 #      pre-generated parser (.device/antlr) and build them
 #   3. acnn_tests "[cuda]", each case its own process -> cuda-tests.txt, cuda-tests/N.txt
 #   4. acnn bench ResNet-50 train and infer (batch 256, mixed_bf16) and
-#      Assemble-ResNet-50 train (batch 256, 224x224, mixed_bf16) -> bench_*.json;
+#      Assemble-ResNet-50 train (batch 256, 224x224, mixed_bf16), then
+#      ResNet-50 train on one compute stream (ACNN_CUDA_STREAMS=1) -> bench_*.json;
 #      ResNet-50 train again with --remat-min-mib 4 when time allows
 #   4b. a per-kernel profile of the ResNet-50 step against the plan's floor,
 #      when time is left -> profile_resnet50_train.txt
@@ -176,6 +177,10 @@ bench resnet50_train models/resnet50.acnn train
 bench resnet50_infer models/resnet50.acnn infer
 # At 224x224, the resolution its PyTorch anchor (skresnet50d) runs at.
 bench assemble_resnet50_train models/assemble_resnet50.acnn train --model-arg size=224
+# The same step on one compute stream: what running kernels side by side gains.
+if [ "$(left)" -gt 450 ]; then
+  ACNN_CUDA_STREAMS=1 bench resnet50_train_1stream models/resnet50.acnn train
+fi
 # More recomputation for less memory than the GPU default of 256 MiB
 # (docs/cuda.md: 7.1 instead of 8.9 GB of temporaries, 1.2 ms more floor),
 # while the budget leaves PyTorch its time.
@@ -238,7 +243,8 @@ def torch_row(model, mode, compiled):
             return r
     return None
 rows = [("resnet50_train", "resnet50", "train"), ("resnet50_infer", "resnet50", "infer"),
-        ("assemble_resnet50_train", "skresnet50d", "train"), ("resnet50_train_remat4", "resnet50", "train")]
+        ("assemble_resnet50_train", "skresnet50d", "train"), ("resnet50_train_1stream", "resnet50", "train"),
+        ("resnet50_train_remat4", "resnet50", "train")]
 print("%-24s %10s %10s %10s %8s %8s %9s %9s %8s %9s" % ("case", "acnn img/s", "compiled", "eager", "x comp", "x eager",
                                                           "acnn GiB", "torch GiB", "compile s", "x floor"))
 for name, tmodel, mode in rows:

@@ -43,11 +43,18 @@ class Device {
   std::string name;
   size_t total_memory = 0;
   cudaStream_t compute = nullptr, copy = nullptr;
-  cudnnHandle_t cudnn = nullptr;
+  cudaStream_t side = nullptr;  // a second compute stream (streams.h)
+  cudnnHandle_t cudnn = nullptr;  // on `compute`
   cublasLtHandle_t lt = nullptr;
+
+  // A cuDNN handle on `side`, created on first use.
+  cudnnHandle_t side_cudnn();
 
   // Threads' blocks for a grid-stride loop over n elements (256 threads each).
   unsigned int blocks_for(int64_t n) const;
+
+ private:
+  cudnnHandle_t cudnn_side_ = nullptr;
 };
 
 // The process's Device for GPU `id`, created on first use and shared by all
@@ -74,6 +81,7 @@ struct LaunchCtx {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   ExecContext* host = nullptr;  // the run's context (host fallback kernels)
+  cudnnHandle_t cudnn = nullptr;  // bound to `stream`
 };
 
 class DevKernel {
@@ -92,6 +100,11 @@ class DevKernel {
   virtual void prepare(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, Device& d) {}
   // Synchronizes with the host: cannot be captured in a CUDA graph.
   virtual bool host_sync() const { return false; }
+  // Memory a launch touches besides its operands, its own state and the
+  // workspace, which the runner must know to run kernels side by side
+  // (streams.h): the status block (read or written), another kernel's state.
+  virtual bool uses_status() const { return false; }
+  virtual const DevKernel* reads_state_of() const { return nullptr; }
 };
 
 // cuDNN / CUDA element types of a storage dtype.

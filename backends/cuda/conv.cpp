@@ -241,7 +241,7 @@ class ConvKernel final : public DevKernel {
 
   void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
     const float one = 1.0f, zero = 0.0f;
-    cudnnHandle_t h = dev_.cudnn;
+    cudnnHandle_t h = c.cudnn ? c.cudnn : dev_.cudnn;
     if (epilogue_) return launch_fused(in, out, c);
     switch (dir_) {
       case Dir::Fwd:
@@ -275,11 +275,12 @@ class ConvKernel final : public DevKernel {
   // relu(conv(x, w) + bias (+ bias2) (+ z)): the mode that worked on the first launch.
   void launch_fused(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) {
     const float one = 1.0f, zero = 0.0f, alpha2 = z_ > 0 ? 1.0f : 0.0f;
+    cudnnHandle_t h = c.cudnn ? c.cudnn : dev_.cudnn;
     const float* b1 = static_cast<const float*>(in[2].ptr);
     const float* b2 = biases_ == 2 ? static_cast<const float*>(in[3].ptr) : nullptr;
     const void* z = z_ > 0 ? in[z_].ptr : out[0].ptr;  // not read when alpha2 is 0
     auto fused = [&](cudnnTensorDescriptor_t bd, const void* b) {
-      return cudnnConvolutionBiasActivationForward(dev_.cudnn, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
+      return cudnnConvolutionBiasActivationForward(h, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
                                                    static_cast<cudnnConvolutionFwdAlgo_t>(choice_.algo), c.workspace,
                                                    choice_.workspace, &alpha2, y_, z, bd, b, act_, y_, out[0].ptr);
     };
@@ -306,7 +307,7 @@ class ConvKernel final : public DevKernel {
       if (tried == Mode::FusedT) check(st, "cudnnConvolutionBiasActivationForward");
       mode_ = Mode::Separate;
     }
-    ACNN_CUDA(cudnnConvolutionForward(dev_.cudnn, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
+    ACNN_CUDA(cudnnConvolutionForward(h, &one, x_, in[0].ptr, w_, in[1].ptr, conv_,
                                       static_cast<cudnnConvolutionFwdAlgo_t>(choice_.algo), c.workspace,
                                       choice_.workspace, &zero, y_, out[0].ptr));
     kernels::conv_epilogue(dt_, out[0].ptr, f32_bias(), z_ > 0 ? in[z_].ptr : nullptr, numel_, channels_, inner_,

@@ -42,14 +42,25 @@ Device::Device(int dev) : id(dev) {
                              " has " + std::to_string(p.major) + "." + std::to_string(p.minor));
   ACNN_CUDA(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking));
   ACNN_CUDA(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking));
+  ACNN_CUDA(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking));
   ACNN_CUDA(cudnnCreate(&cudnn));
   ACNN_CUDA(cudnnSetStream(cudnn, compute));
   ACNN_CUDA(cublasLtCreate(&lt));
 }
 
+cudnnHandle_t Device::side_cudnn() {
+  if (!cudnn_side_) {
+    ACNN_CUDA(cudnnCreate(&cudnn_side_));
+    ACNN_CUDA(cudnnSetStream(cudnn_side_, side));
+  }
+  return cudnn_side_;
+}
+
 Device::~Device() {
   if (lt) cublasLtDestroy(lt);
   if (cudnn) cudnnDestroy(cudnn);
+  if (cudnn_side_) cudnnDestroy(cudnn_side_);
+  if (side) cudaStreamDestroy(side);
   if (copy) cudaStreamDestroy(copy);
   if (compute) cudaStreamDestroy(compute);
 }

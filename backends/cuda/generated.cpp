@@ -25,7 +25,7 @@ GenFn* Program::add(const GenKernel& k) {
   if (at != std::string::npos) key.replace(at, k.name.size(), "@");
   auto it = by_code_.find(key);
   if (it != by_code_.end()) return it->second;
-  fns_.push_back(GenFn{k.name, nullptr});
+  fns_.push_back(GenFn{k.name, nullptr, k.source.find("S->") != std::string::npos});
   sources_.push_back(k.source);
   source_ += k.source;
   return by_code_[key] = &fns_.back();
@@ -110,6 +110,7 @@ class GenLaunch final : public DevKernel {
     launch_gen(f_, c.dev.blocks_for(n_), ptrs_, c);
   }
   std::string describe() const override { return what_; }
+  bool uses_status() const override { return f_->uses_status; }
   bool aligned(int i, int j) const {
     return i < static_cast<int>(aligned_.size()) && j < static_cast<int>(aligned_[i].size()) && aligned_[i][j];
   }
@@ -145,6 +146,7 @@ class ReducingLaunch final : public DevKernel {
                        sms_, c.stream);
   }
   std::string describe() const override { return what_; }
+  bool uses_status() const override { return f_->uses_status; }
 
  private:
   size_t partial_bytes() const {
@@ -199,6 +201,7 @@ class GroupLaunch final : public DevKernel {
     launch_gen(f_, static_cast<unsigned int>(chunks_.size()), ptrs, c);
   }
   std::string describe() const override { return what_; }
+  bool uses_status() const override { return f_->uses_status; }
   // Input i and output j belong to one member and input i is full-size.
   bool aligned(int i, int j) const {
     return i < static_cast<int>(in_member_.size()) && j < static_cast<int>(out_member_.size()) && full_in_[i] &&
@@ -228,6 +231,7 @@ class CopyKernel final : public DevKernel {
   std::string describe() const override {
     return "cuda:copy " + std::to_string(bytes_) + " B" + (unless_overflow_ ? " unless overflow" : "");
   }
+  bool uses_status() const override { return unless_overflow_; }
 
  private:
   size_t bytes_;
@@ -242,6 +246,7 @@ class StatusKernel final : public DevKernel {
     else kernels::loss_scale_update(c.status, c.stream);
   }
   std::string describe() const override { return clear_ ? "cuda:clear_overflow" : "cuda:loss_scale_update"; }
+  bool uses_status() const override { return true; }
 
  private:
   bool clear_;
@@ -309,6 +314,7 @@ class NonfiniteCheck final : public TensorListKernel {
     kernels::nonfinite_check(items(), chunks(), num_chunks(), c.status, c.stream);
   }
   std::string describe() const override { return "cuda:nonfinite_check"; }
+  bool uses_status() const override { return true; }
 };
 
 class CastGroup final : public TensorListKernel {

@@ -246,6 +246,7 @@ class PoolKernel final : public DevKernel {
   }
   size_t state_bytes() const override { return argmax_bytes_; }
   void bind_state(void* p) override { argmax_ = static_cast<int8_t*>(p); }
+  const DevKernel* reads_state_of() const override { return forward_; }
   void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
     switch (op_) {
       case OpKind::MaxPool2d: kernels::max_pool(dt_, in[0].ptr, out[0].ptr, argmax_, g_, c.stream); break;

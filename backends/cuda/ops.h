@@ -26,6 +26,7 @@ namespace acnn::cuda {
 struct GenFn {
   std::string name;
   cudaKernel_t fn = nullptr;
+  bool uses_status = false;  // reads or writes the status block (S->...)
 };
 
 class Program {

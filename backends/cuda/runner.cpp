@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cassert>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -63,7 +65,15 @@ std::string CudaRunner::compile_report() const {
                 compile_seconds_, plan_seconds_, program_.compile_seconds(), program_.kernels(),
                 program_.from_cache() ? ", from the disk cache" : "", conv_search_.seconds, conv_search_.searched,
                 conv_search_.from_disk, conv_search_.in_process, rest);
-  return line;
+  std::string r = line;
+  int launched = 0;
+  for (const Step& st : steps_) launched += st.cached ? 0 : 1;
+  if (streams_.streams > 1)
+    std::snprintf(line, sizeof line, "; 2 compute streams: %d of %d kernels on the second, %d cross-stream waits",
+                  streams_.steps_on(1), launched, streams_.cross_waits());
+  else
+    std::snprintf(line, sizeof line, "; 1 compute stream");
+  return r + line;
 }
 
 int CudaRunner::new_slot(ValueId v, const Format& f, Home h) {
@@ -199,6 +209,7 @@ void CudaRunner::compile(const ir::Graph& src) {
   liveness();
   program_.compile(dev_->arch);
   allocate();
+  plan_step_streams();
   bind();
   upload_initial_values();
   ACNN_CUDA(cudaDeviceSynchronize());
@@ -421,7 +432,8 @@ void CudaRunner::allocate() {
     if (s.home == Home::Persistent) s.offset = persist_bytes_, persist_bytes_ += s.bytes;
     if (s.home == Home::Constant || s.home == Home::Dedicated) s.offset = dedicated_bytes_, dedicated_bytes_ += s.bytes;
   }
-  std::vector<size_t> state_at(steps_.size(), 0);
+  std::vector<size_t>& state_at = state_at_;
+  state_at.assign(steps_.size(), 0);
   for (size_t i = 0; i < steps_.size(); ++i) {
     state_at[i] = dedicated_bytes_;
     dedicated_bytes_ += align256(steps_[i].kernel->state_bytes());
@@ -451,6 +463,51 @@ void CudaRunner::allocate() {
   }
   for (size_t i = 0; i < steps_.size(); ++i)
     if (steps_[i].kernel->state_bytes()) steps_[i].kernel->bind_state(dedicated_ + state_at[i]);
+}
+
+// Which steps may run side by side: every step's memory as byte ranges of
+// the device blocks (operands by their root slot, its state, another
+// kernel's state it reads, the status block), planned by streams.h. One
+// stream when a step synchronizes with the host or ACNN_CUDA_STREAMS=1.
+void CudaRunner::plan_step_streams() {
+  enum Block { kArena, kPersistent, kDedicated, kFeed, kStatus };
+  const char* env = std::getenv("ACNN_CUDA_STREAMS");
+  const int wanted = env && *env ? std::max(1, std::atoi(env)) : 2;
+  std::map<const DevKernel*, int> step_of;
+  for (size_t i = 0; i < steps_.size(); ++i) step_of[steps_[i].kernel.get()] = static_cast<int>(i);
+  std::vector<std::vector<MemRange>> touches(steps_.size());
+  std::vector<bool> launched(steps_.size());
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& st = steps_[i];
+    launched[i] = !st.cached;
+    auto add = [&](int s, bool write) {
+      if (s < 0) return;
+      const Slot& r = slots_[root(s)];
+      const Block b = r.home == Home::Arena ? kArena : r.home == Home::Persistent ? kPersistent
+                      : r.home == Home::Feed ? kFeed : kDedicated;
+      touches[i].push_back(MemRange{b, r.offset, r.offset + r.bytes, write});
+    };
+    for (int s : st.in) add(s, false);
+    for (int s : st.out) add(s, true);
+    if (size_t b = st.kernel->state_bytes()) touches[i].push_back(MemRange{kDedicated, state_at_[i], state_at_[i] + b, true});
+    if (const DevKernel* k = st.kernel->reads_state_of()) {
+      const int f = step_of.at(k);
+      touches[i].push_back(MemRange{kDedicated, state_at_[f], state_at_[f] + k->state_bytes(), false});
+    }
+    if (st.kernel->uses_status()) touches[i].push_back(MemRange{kStatus, 0, sizeof(AcnnStatus), true});
+  }
+  streams_ = plan_streams(touches, launched, host_steps_ ? 1 : std::min(wanted, 2));
+  if (streams_.streams < 2) return;
+  stream_events_.assign(steps_.size(), nullptr);
+  for (size_t i = 0; i < steps_.size(); ++i)
+    if (streams_.record[i]) ACNN_CUDA(cudaEventCreateWithFlags(&stream_events_[i], cudaEventDisableTiming));
+  ACNN_CUDA(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
+  ACNN_CUDA(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+  for (size_t i = 0; i < steps_.size(); ++i)
+    if (streams_.stream[i] == 1) side_workspace_bytes_ = std::max(side_workspace_bytes_, steps_[i].kernel->workspace_bytes());
+  side_workspace_bytes_ = align256(side_workspace_bytes_);
+  ACNN_CUDA(cudaMalloc(reinterpret_cast<void**>(&side_workspace_), side_workspace_bytes_));
+  dev_->side_cudnn();  // created now: not while a graph is captured
 }
 
 void CudaRunner::bind() {
@@ -495,7 +552,10 @@ void CudaRunner::upload_initial_values() {
 }
 
 CudaRunner::~CudaRunner() {
-  if (dev_) cudaStreamSynchronize(dev_->compute);
+  if (dev_) {
+    cudaStreamSynchronize(dev_->compute);
+    cudaStreamSynchronize(dev_->side);
+  }
   for (int p = 0; p < 2; ++p) {
     if (exec_[p]) cudaGraphExecDestroy(exec_[p]);
     cudaFree(feed_dev_[p]);
@@ -510,6 +570,11 @@ CudaRunner::~CudaRunner() {
     if (timer_[p]) cudaEventDestroy(timer_[p]);
   }
   for (cudaEvent_t e : step_events_) cudaEventDestroy(e);
+  for (cudaEvent_t e : stream_events_)
+    if (e) cudaEventDestroy(e);
+  if (fork_) cudaEventDestroy(fork_);
+  if (join_) cudaEventDestroy(join_);
+  cudaFree(side_workspace_);
   steps_.clear();  // kernels hold descriptors of the device's handles
   cudaFree(arena_);
   cudaFree(persist_);

@@ -11,7 +11,8 @@
 // kernels in one NVRTC call. Running (runner_run.cpp): feeds are copied into
 // pinned buffers and uploaded on a copy stream while the previous step may
 // still compute (two steps in flight, double-buffered feeds, parameters and
-// outputs); the step itself is captured once per buffer parity as a CUDA
+// outputs); the step's kernels are spread over two compute streams where
+// they do not conflict (streams.h; ACNN_CUDA_STREAMS=1: one); the step itself is captured once per buffer parity as a CUDA
 // graph and replayed; outputs come back through pinned memory. Persistent
 // tensors live on the device in their storage format and are converted on
 // the host when read or written through the Runner API.
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "backends/cuda/ops.h"
+#include "backends/cuda/streams.h"
 #include "runtime/runner.h"
 
 namespace acnn::cuda {
@@ -115,6 +117,7 @@ class CudaRunner final : public Runner {
   void place_updates();
   void liveness();
   void allocate();
+  void plan_step_streams();
   void bind();
   void upload_initial_values();
 
@@ -149,6 +152,15 @@ class CudaRunner final : public Runner {
 
   // Device memory: one block each, sizes in bytes.
   char *arena_ = nullptr, *persist_ = nullptr, *dedicated_ = nullptr, *workspace_ = nullptr;
+  std::vector<size_t> state_at_;  // per step: its state's offset in dedicated_
+  // The step's kernels on two compute streams (streams.h): the plan, an
+  // event per step another stream waits for, the fork and the join, and
+  // the second stream's own workspace.
+  StreamPlan streams_;
+  std::vector<cudaEvent_t> stream_events_;
+  cudaEvent_t fork_ = nullptr, join_ = nullptr;
+  char* side_workspace_ = nullptr;
+  size_t side_workspace_bytes_ = 0;
   char* feed_dev_[2] = {nullptr, nullptr};
   AcnnParams* params_dev_[2] = {nullptr, nullptr};
   AcnnStatus* status_dev_ = nullptr;

@@ -32,8 +32,28 @@ void* CudaRunner::slot_ptr(int s, int parity) const {
 }
 
 void CudaRunner::enqueue_steps(int parity, bool timed) {
-  LaunchCtx c{*dev_, dev_->compute, params_dev_[parity], status_dev_, workspace_, workspace_bytes_, &host_ctx_};
+  LaunchCtx c{*dev_, dev_->compute, params_dev_[parity], status_dev_, workspace_, workspace_bytes_, &host_ctx_, dev_->cudnn};
   ACNN_CUDA(cudaMemsetAsync(&status_dev_->label_error, 0, sizeof(int), dev_->compute));
+  // Two streams (streams.h), except when profiling: the second forks from
+  // the compute stream here and joins it at the end, so that steps never
+  // overlap each other; kernels wait for their conflicts on the other one.
+  if (streams_.streams > 1 && !timed) {
+    LaunchCtx side{*dev_, dev_->side, params_dev_[parity], status_dev_, side_workspace_, side_workspace_bytes_,
+                   &host_ctx_, dev_->side_cudnn()};
+    LaunchCtx* ctx[2] = {&c, &side};
+    ACNN_CUDA(cudaEventRecord(fork_, dev_->compute));
+    ACNN_CUDA(cudaStreamWaitEvent(dev_->side, fork_, 0));
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      if (steps_[i].cached) continue;
+      LaunchCtx& on = *ctx[streams_.stream[i]];
+      for (int w : streams_.waits[i]) ACNN_CUDA(cudaStreamWaitEvent(on.stream, stream_events_[w], 0));
+      steps_[i].kernel->launch(step_in_[parity][i], step_out_[parity][i], on);
+      if (streams_.record[i]) ACNN_CUDA(cudaEventRecord(stream_events_[i], on.stream));
+    }
+    ACNN_CUDA(cudaEventRecord(join_, dev_->side));
+    ACNN_CUDA(cudaStreamWaitEvent(dev_->compute, join_, 0));
+    return;
+  }
   // Profiling: an event after each kernel, read once the step is done, so
   // that each step's time is the GPU's between its neighbours (launches
   // queue ahead as usual; no synchronization per kernel).
@@ -66,7 +86,7 @@ void CudaRunner::enqueue_steps(int parity, bool timed) {
 // batch-norm folding) run again only when a tensor they derive from was set
 // (versions only grow, so their sum changes exactly then).
 void CudaRunner::run_cached_steps() {
-  LaunchCtx c{*dev_, dev_->compute, params_dev_[0], status_dev_, workspace_, workspace_bytes_, &host_ctx_};
+  LaunchCtx c{*dev_, dev_->compute, params_dev_[0], status_dev_, workspace_, workspace_bytes_, &host_ctx_, dev_->cudnn};
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& st = steps_[i];
     if (!st.cached) continue;
@@ -282,7 +302,7 @@ MemoryReport CudaRunner::memory() const {
   m.arena = arena_bytes_;
   m.persistent = persist_bytes_;
   m.dedicated = dedicated_bytes_;
-  m.workspace = workspace_bytes_;
+  m.workspace = workspace_bytes_ + side_workspace_bytes_;
   m.io = 2 * (feed_bytes_ + sizeof(AcnnParams)) + sizeof(AcnnStatus);
   size_t free = 0, total = 0;
   if (cudaMemGetInfo(&free, &total) == cudaSuccess) min_free_ = std::min(min_free_, free);
@@ -333,11 +353,19 @@ std::string CudaRunner::dump_plan() const {
      << plan_.rewrites << " rewrites, " << plan_.formats.activations << " half-precision values\n"
      << "memory: arena " << arena_bytes_ << " B, persistent " << persist_bytes_ << " B, dedicated " << dedicated_bytes_
      << " B, workspace " << workspace_bytes_ << " B; updates: " << inplace_updates_ << " in place, " << copied_updates_
-     << " copied; CUDA graphs " << (host_steps_ ? "off (host fallback steps)" : opts_.cuda_graphs ? "on" : "off") << "\n";
+     << " copied; CUDA graphs " << (host_steps_ ? "off (host fallback steps)" : opts_.cuda_graphs ? "on" : "off")
+     << "; compute streams " << streams_.streams << "\n";
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& st = steps_[i];
     os << "  #" << i << " " << st.kernel->describe() << (st.scope.empty() ? "" : " (" + st.scope + ")")
-       << (st.cached ? " cached" : "") << "\n     in:";
+       << (st.cached ? " cached" : "");
+    // The stream, when there are two, and the steps waited for on the other.
+    if (streams_.streams > 1 && !st.cached) {
+      os << " [stream " << streams_.stream[i];
+      for (size_t w = 0; w < streams_.waits[i].size(); ++w) os << (w ? ", #" : ", after #") << streams_.waits[i][w];
+      os << "]";
+    }
+    os << "\n     in:";
     for (int s : st.in) os << " " << slot(s);
     os << "\n     out:";
     for (int s : st.out) os << " " << slot(s);

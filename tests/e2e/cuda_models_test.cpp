@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -20,16 +21,31 @@
 namespace {
 
 nlohmann::json bench(const std::string& model, const std::string& device, const std::string& precision) {
-  const std::string json =
-      (std::filesystem::temp_directory_path() / ("acnn_cuda_models_" + std::to_string(::getpid()) + ".json")).string();
+  const std::string base =
+      (std::filesystem::temp_directory_path() / ("acnn_cuda_models_" + std::to_string(::getpid()))).string();
+  const std::string json = base + ".json", plan = base + ".plan";
   const auto r = acnn::e2e::run_acnn("bench " + acnn::e2e::quoted(acnn::testing::source_dir() + "/models/" + model) +
                                      " --device " + device + " --batch 2 --mode train --precision " + precision +
-                                     " --steps 2 --warmup 1 --model-arg size=64 --json " + json);
+                                     " --steps 2 --warmup 1 --model-arg size=64 --json " + json + " --plan " + plan);
   INFO(r.output);
   REQUIRE(r.status == 0);
+  {
+    // The compiled step as --plan writes it: on the GPU, kernels on two
+    // streams, waiting for each other where they conflict.
+    std::ifstream p(plan);
+    const std::string text((std::istreambuf_iterator<char>(p)), std::istreambuf_iterator<char>());
+    std::remove(plan.c_str());
+    CHECK(text.find("#0 ") != std::string::npos);
+    if (device == "cuda") {
+      CHECK(text.find("compute streams 2") != std::string::npos);
+      CHECK(text.find("[stream 1, after #") != std::string::npos);
+    }
+  }
   std::ifstream in(json);
   nlohmann::json j = nlohmann::json::parse(in);
   std::remove(json.c_str());
+  REQUIRE(j.contains("loss_first"));  // absent when the loss was not finite
+  REQUIRE(j.contains("loss_last"));
   return j;
 }
 

@@ -12,9 +12,19 @@
 // host memory snapshots its source when it is enqueued and a copy to
 // pageable memory waits for its stream, as CUDA's do; freeing memory waits
 // for every stream, as cudaFree does.
+//
+// Capture follows CUDA's rules for several streams: a stream joins the
+// capture by waiting on an event recorded in it, its operations depend on
+// what it waited for, and ending the capture fails unless the origin stream
+// has waited for everything captured (cudaErrorStreamCaptureUnjoined). The
+// graph is a DAG; a launch runs its operations in the most adversarial
+// order the edges allow: of the operations ready to run, the one captured
+// last first, so that a missing edge shows as a kernel running before one
+// it depends on.
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <cstdio>
@@ -33,8 +43,7 @@
 
 struct CUstream_st {
   bool capturing = false;
-  bool invalidated = false;
-  std::vector<std::function<void()>> captured;
+  std::vector<int> tips;                      // capturing: the captured nodes its next operation depends on
   std::deque<std::function<void()>> pending;  // enqueued, not yet run
   uint64_t enqueued = 0, done = 0;            // operations so far
 };
@@ -44,6 +53,8 @@ struct CUevent_st {
   CUstream_st* stream = nullptr;  // the last record: `stream` after `position` operations
   uint64_t position = 0;
   std::chrono::steady_clock::time_point at;
+  uint64_t capture = 0;   // recorded in the capture with this serial number (0: outside any)
+  std::vector<int> tips;  // then: the nodes it stands for
 };
 struct CUgraph_st {
   std::vector<std::function<void()>> ops;
@@ -70,11 +81,49 @@ std::map<void*, size_t> pinned_blocks;  // start -> bytes
 size_t device_in_use = 0;
 std::set<CUstream_st*> streams;
 CUstream_st* first_stream = nullptr;  // the one a hurried schedule leaves lazy
-CUstream_st* capture_stream = nullptr;
 std::set<CUkern_st*> kernels;
 
+// The capture under way: its origin stream, the streams that joined it and
+// the operations captured so far, each with the nodes it depends on.
+struct CaptureNode {
+  std::function<void()> op;
+  std::vector<int> deps;
+};
+struct Capture {
+  CUstream_st* origin = nullptr;
+  uint64_t serial = 0;
+  bool invalidated = false;
+  std::set<CUstream_st*> streams;
+  std::vector<CaptureNode> nodes;
+};
+Capture capture;
+uint64_t captures = 0;
+
 // Whether some stream is being captured (a synchronizing call then fails).
-bool capturing() { return capture_stream != nullptr; }
+bool capturing() { return capture.origin != nullptr; }
+
+// The captured operations in a launch's order: of those whose dependencies
+// have run, the one captured last.
+std::vector<std::function<void()>> adversarial_order(std::vector<CaptureNode>& nodes) {
+  std::vector<int> waiting(nodes.size());
+  std::vector<std::vector<int>> users(nodes.size());
+  std::set<int> ready;
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    std::set<int> deps(nodes[i].deps.begin(), nodes[i].deps.end());
+    waiting[i] = static_cast<int>(deps.size());
+    for (int d : deps) users[d].push_back(i);
+    if (deps.empty()) ready.insert(i);
+  }
+  std::vector<std::function<void()>> ops;
+  while (!ready.empty()) {
+    const int i = *ready.rbegin();
+    ready.erase(i);
+    ops.push_back(std::move(nodes[i].op));
+    for (int u : users[i])
+      if (--waiting[u] == 0) ready.insert(u);
+  }
+  return ops;
+}
 
 cudaError_t fail(cudaError_t e) {
   last_error = e;
@@ -83,7 +132,7 @@ cudaError_t fail(cudaError_t e) {
 
 // A call a GPU refuses while a stream is capturing: it invalidates the capture.
 cudaError_t refused_during_capture() {
-  if (capture_stream) capture_stream->invalidated = true;
+  if (capturing()) capture.invalidated = true;
   return fail(cudaErrorStreamCaptureUnsupported);
 }
 
@@ -123,7 +172,8 @@ void enqueue(CUstream_st* stream, std::function<void()> op) {
   if (!stream) {
     op();
   } else if (stream->capturing) {
-    stream->captured.push_back(std::move(op));
+    capture.nodes.push_back(CaptureNode{std::move(op), stream->tips});
+    stream->tips = {static_cast<int>(capture.nodes.size()) - 1};
   } else {
     stream->pending.push_back(std::move(op));
     ++stream->enqueued;
@@ -175,6 +225,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidKernelImage: return "cudaErrorInvalidKernelImage";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureUnjoined: return "cudaErrorStreamCaptureUnjoined";
     default: return "cudaErrorUnknown";
   }
 }
@@ -271,30 +322,53 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   if (!event) return fail(cudaErrorInvalidResourceHandle);
+  if (capturing() && event->capture == capture.serial) {  // an edge; the stream joins the capture
+    if (!stream) return refused_during_capture();
+    if (!stream->capturing) {
+      stream->capturing = true;
+      stream->tips.clear();
+      capture.streams.insert(stream);
+    }
+    stream->tips.insert(stream->tips.end(), event->tips.begin(), event->tips.end());
+    return cudaSuccess;
+  }
+  // A capturing stream cannot wait for work outside its capture.
+  if (stream && stream->capturing) return refused_during_capture();
   // Later work on `stream` runs after what preceded the event's record.
   if (CUstream_st* from = event->stream; from && from != stream)
     acnn::sim::enqueue(stream, [from, at = event->position] { drain(from, at); });
   return cudaSuccess;
 }
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
-  if (!stream || capture_stream) return fail(cudaErrorStreamCaptureUnsupported);  // the legacy stream cannot capture
+  if (!stream || capturing()) return fail(cudaErrorStreamCaptureUnsupported);  // the legacy stream cannot capture
+  capture = Capture{};
+  capture.origin = stream;
+  capture.serial = ++captures;
+  capture.streams.insert(stream);
   stream->capturing = true;
-  stream->invalidated = false;
-  stream->captured.clear();
-  capture_stream = stream;
+  stream->tips.clear();
   return cudaSuccess;
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
-  if (!stream || stream != capture_stream) return fail(cudaErrorIllegalAddress);
-  stream->capturing = false;
-  capture_stream = nullptr;
-  if (stream->invalidated) {
-    *graph = nullptr;
-    stream->captured.clear();
-    return fail(cudaErrorStreamCaptureInvalidated);
+  if (!stream || stream != capture.origin) return fail(cudaErrorIllegalAddress);
+  *graph = nullptr;
+  // Every captured operation must come before the origin's last ones.
+  std::vector<bool> joined(capture.nodes.size(), false);
+  std::vector<int> todo = stream->tips;
+  while (!todo.empty()) {
+    const int i = todo.back();
+    todo.pop_back();
+    if (joined[i]) continue;
+    joined[i] = true;
+    todo.insert(todo.end(), capture.nodes[i].deps.begin(), capture.nodes[i].deps.end());
   }
-  *graph = new CUgraph_st{std::move(stream->captured)};
-  stream->captured.clear();
+  const bool unjoined = std::find(joined.begin(), joined.end(), false) != joined.end();
+  for (CUstream_st* s : capture.streams) s->capturing = false, s->tips.clear();
+  Capture done = std::move(capture);
+  capture = Capture{};
+  if (done.invalidated) return fail(cudaErrorStreamCaptureInvalidated);
+  if (unjoined) return fail(cudaErrorStreamCaptureUnjoined);
+  *graph = new CUgraph_st{adversarial_order(done.nodes)};
   return cudaSuccess;
 }
 
@@ -310,8 +384,10 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     event->recorded = true;
     event->at = std::chrono::steady_clock::now();
   });
+  event->capture = 0;
   if (!stream) event->stream = nullptr, event->position = 0;
   else if (!stream->capturing) event->stream = stream, event->position = stream->enqueued;
+  else event->capture = capture.serial, event->tips = stream->tips;
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {

@@ -58,6 +58,7 @@ enum cudaError_t {
   cudaErrorInvalidKernelImage = 200,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureUnjoined = 904,
   cudaErrorStreamCaptureWrongThread = 908,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
