@@ -160,24 +160,25 @@ std::string view_offset(const ir::Graph& g, const ir::Node& view, const Shape& s
   const Shape& vs = g.type(view.outputs[0]).shape;
   const size_t shift = space.size() - vs.size();
   const std::vector<int64_t> st = logical_strides(s, canonical(l, s));
-  const bool slice = view.op == OpKind::Slice;
+  const bool slice = view.op == OpKind::Slice, upsample = view.op == OpKind::UpsampleNearest;
   int64_t axis = slice ? view.attrs.i("axis") : -1;
   if (axis < 0 && slice) axis += static_cast<int64_t>(vs.size());
-  const std::vector<int64_t> pads = slice ? std::vector<int64_t>{} : view.attrs.ints("pads");
+  const std::vector<int64_t> pads = slice || upsample ? std::vector<int64_t>{} : view.attrs.ints("pads");
   inside->clear();
   std::string e;
   for (size_t a = 0; a < vs.size(); ++a) {
     std::string c = vs[a] == 1 ? "0" : "c" + std::to_string(a + shift);
     if (slice && static_cast<int64_t>(a) == axis && view.attrs.i("begin") != 0)
       c = "(" + c + " + " + std::to_string(view.attrs.i("begin")) + "u)";
-    if (!slice && (pads[a] != 0 || pads[vs.size() + a] != 0)) {
+    if (upsample && vs[a] != s[a]) c = "(" + c + " / " + std::to_string(vs[a] / s[a]) + "u)";
+    if (!slice && !upsample && (pads[a] != 0 || pads[vs.size() + a] != 0)) {
       c = "((long long)" + c + " - " + std::to_string(pads[a]) + "ll)";
       *inside += std::string(inside->empty() ? "" : " && ") + c + " >= 0ll && " + c + " < " + std::to_string(s[a]) + "ll";
     }
     if (s[a] == 1) continue;
     if (!e.empty()) e += " + ";
     e += c;
-    if (st[a] != 1) e += " * " + std::to_string(st[a]) + (slice ? "u" : "ll");
+    if (st[a] != 1) e += " * " + std::to_string(st[a]) + (slice || upsample ? "u" : "ll");
   }
   return e.empty() ? "0" : e;
 }
@@ -342,7 +343,7 @@ ElementCode element_code(const RegionView& r, const Shape& space, DevLayout sl, 
     const std::string K = std::to_string(k);
     e.params.push_back("const " + std::string(ctype(in[k].dtype)) + "* in" + K);
     input_expr.push_back("a" + K);
-    if (r.views[k]) {  // read through a slice or zero pad
+    if (r.views[k]) {  // read through a slice, zero pad or nearest upsampling
       e.coords = true;
       std::string inside;
       const std::string at = view_offset(*r.g, *r.views[k], t.shape, in[k].layout, space, &inside);

@@ -45,15 +45,16 @@ struct RegionView {
   std::vector<const ir::Node*> nodes;    // computed, in order
   std::vector<const ir::Node*> inlined;  // runtime scalars, random, body constants
   std::vector<ir::ValueId> inputs, outputs;
-  // Per input: the Slice or zero Pad the region reads it through (nullptr:
-  // the value itself); the region's nodes then name the view's result.
+  // Per input: the Slice, zero Pad or UpsampleNearest the region reads it
+  // through (nullptr: the value itself); the region's nodes then name the
+  // view's result.
   std::vector<const ir::Node*> views;
   // Per output: the zero Pad it is stored through into a concatenation
   // (the output value is the concatenation; nullptr: the value itself).
   std::vector<const ir::Node*> out_views;
 };
 // The element offset of a region input of shape s (layout l) read through a
-// Slice or zero Pad `view` at the coordinates c* of `space`. For a pad,
+// Slice, zero Pad or UpsampleNearest `view` at the coordinates c* of `space`. For a pad,
 // `inside` gets the condition under which the element exists (it reads 0
 // elsewhere); empty when always.
 std::string view_offset(const ir::Graph& g, const ir::Node& view, const Shape& s, DevLayout l, const Shape& space,

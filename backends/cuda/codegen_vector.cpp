@@ -37,11 +37,12 @@ bool aligned_part(const ir::Node& view, const Shape& d, const Format& f, const S
 bool aligned_slice(const ir::Graph& g, const ir::Node& view, const Shape& s, const Format& f, const Shape& space,
                    DevLayout sl, int lanes) {
   const Shape& vs = g.type(view.outputs[0]).shape;
-  if (view.op != OpKind::Slice || vs.size() != space.size() || canonical(f.layout, s) != sl ||
-      static_cast<int>(dtype_size(f.dtype)) * lanes != 16)
+  if ((view.op != OpKind::Slice && view.op != OpKind::UpsampleNearest) || vs.size() != space.size() ||
+      canonical(f.layout, s) != sl || static_cast<int>(dtype_size(f.dtype)) * lanes != 16)
     return false;
   const int inner = physical_axes(sl, space.size()).back();
   if (vs[inner] != space[inner] || s[inner] % lanes != 0) return false;
+  if (view.op == OpKind::UpsampleNearest) return s[inner] == vs[inner];  // the lanes' axis is not upsampled
   int64_t axis = view.attrs.i("axis");
   if (axis < 0) axis += static_cast<int64_t>(vs.size());
   return axis != inner || view.attrs.i("begin") % lanes == 0;
@@ -73,7 +74,14 @@ int region_lanes(const RegionView& r, const Shape& space, DevLayout sl, const st
   size_t slice_es = 0;  // of the first slice read
   for (size_t k = 0; k < r.inputs.size(); ++k) {
     if (r.views[k]) {  // slices read per lane or as vectors; zero pads need a test per lane: scalar code
-      if (r.views[k]->op != OpKind::Slice) return 1;
+      if (r.views[k]->op == OpKind::UpsampleNearest) {  // as a slice, unless the lanes' axis is upsampled
+        const Shape& s = r.g->type(r.inputs[k]).shape;
+        const Shape& vs = r.g->type(r.views[k]->outputs[0]).shape;
+        const int inner = physical_axes(sl, space.size()).back();
+        if (vs.size() != space.size() || s[inner] != vs[inner]) return 1;
+      } else if (r.views[k]->op != OpKind::Slice) {
+        return 1;
+      }
       if (slice_es == 0) slice_es = dtype_size(in[k].dtype);
       continue;
     }
@@ -118,7 +126,7 @@ VectorCode vector_code(const RegionView& r, const Shape& space, DevLayout sl, in
     const std::string K = std::to_string(k), ct = ctype(in[k].dtype);
     params.push_back("const " + ct + "* in" + K);
     input_expr.push_back("a" + K);
-    if (r.views[k]) {  // a slice: the first lane's offset, then the source's stride along the innermost axis
+    if (r.views[k]) {  // a slice or upsampling: the first lane's offset, then the source's stride along the innermost axis
       coords = true;
       const Shape& vs = r.g->type(r.views[k]->outputs[0]).shape;
       const size_t vshift = space.size() - vs.size();

@@ -205,7 +205,7 @@ bool ew_op(OpKind k) {
 bool inlinable_source(OpKind k) { return k == OpKind::RuntimeScalar || k == OpKind::RandomUniform; }
 
 bool view_node(const ir::Node& n) {
-  if (n.op == OpKind::Slice) return true;
+  if (n.op == OpKind::Slice || n.op == OpKind::UpsampleNearest) return true;
   return n.op == OpKind::Pad && (!n.attrs.has("mode") || n.attrs.s("mode") == "zeros");
 }
 

@@ -15,9 +15,9 @@
 //     inserts a conversion (e.g. the fp32 master weight cast to bf16 for cuDNN).
 //  3. form_units(): nodes grouped into kernel units: maximal chains of
 //     elementwise ops over one iteration space become one generated kernel
-//     (Region; a node reading two regions merges them; slices and zero pads
-//     that only regions read become views the region reads through instead
-//     of copies; nodes that inlining or a rewrite adds stay where the node
+//     (Region; a node reading two regions merges them; slices, zero pads
+//     and nearest upsamplings that only regions read become views the
+//     region reads through instead of copies; nodes that inlining or a rewrite adds stay where the node
 //     they replace was, see place_emitted()), regions that only produce
 //     state updates become two multi-tensor launches whatever their formulas
 //     (UpdateGroup: the SGD step of every parameter; the other state
@@ -116,8 +116,9 @@ int lower_for_device(ir::Graph& g);
 bool ew_op(ir::OpKind k);
 // Sources a generated kernel computes in place instead of reading memory.
 bool inlinable_source(ir::OpKind k);
-// Data movement a region can fold into how it reads its input: a Slice, or a
-// Pad with zeros (view_node says whether this node qualifies).
+// Data movement a region can fold into how it reads its input: a Slice, a
+// Pad with zeros or an UpsampleNearest (view_node says whether this node
+// qualifies).
 bool view_node(const ir::Node& n);
 
 enum class UnitKind : uint8_t {
@@ -141,7 +142,7 @@ struct Unit {
   std::vector<ir::NodeId> nodes;      // in graph order (Region: the computed nodes)
   std::vector<ir::NodeId> inlined;    // Region: sources recomputed inside (runtime scalars, random)
   std::vector<ir::ValueId> inputs;    // values read from memory, distinct, in first-use order
-  // Region: per input, the Slice or zero Pad node the region reads it through
+  // Region: per input, the Slice, zero Pad or UpsampleNearest node the region reads it through
   // (the view's result is never stored; -1 or empty: the value itself). The
   // same value may then appear once per view.
   std::vector<ir::NodeId> input_view;

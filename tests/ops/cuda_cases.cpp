@@ -158,6 +158,14 @@ std::vector<OpCase> op_cases() {
                      const ValueId m = op(c, OpKind::ReduceMean, {r}, Attrs{{"axes", Ints{2, 3}}, {"keepdims", int64_t{1}}})[0];
                      return stored ? std::vector<ValueId>{m, r} : std::vector<ValueId>{m};
                    }});
+  // A region reading through a nearest upsampling (Big-Little's merge): with
+  // 16-byte vectors along the channels (NHWC, 1152 elements) and scalar.
+  for (int64_t ch : {16, 3})
+    v.push_back({"relu(upsample_nearest(a) + b) c" + std::to_string(ch), [=](Case& c) {
+                   const int64_t hw = ch == 16 ? 3 : 2;
+                   const ValueId up = op(c, OpKind::UpsampleNearest, {c.in({2, ch, hw, hw})}, Attrs{{"scale", int64_t{2}}})[0];
+                   return op(c, OpKind::Relu, op(c, OpKind::Add, {up, c.in({2, ch, 2 * hw, 2 * hw})}));
+                 }});
   // relu(batch_norm_train(x)): its backward becomes batch_norm_relu_backward
   // (the mask recomputed from x), on the plain and the channel-vector paths.
   for (int64_t ch : {6, 16})

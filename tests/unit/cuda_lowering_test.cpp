@@ -516,6 +516,17 @@ TEST_CASE("CUDA codegen: vectorized regions read per-channel operands as 16-byte
   CHECK(sk.find(" + l]") == std::string::npos);
   CHECK(sk.find(" + l * ") == std::string::npos);
   CHECK(sk.find("acnn_vec<unsigned short, 8>*>(in1 + c0 * 6272u + (c1 + 16u)") != std::string::npos);
+  // Big-Little's merge reads the little branch through its nearest
+  // upsampling: no upsampling kernel, and 16-byte loads (the channels, the
+  // lanes' axis, are not upsampled).
+  auto ar = test::model_train_graph("assemble_resnet50.acnn", 2);
+  const DevicePlan ad = plan_device(*ar, Precision::BF16);
+  for (const Unit& u : ad.units.units)
+    if (u.kind == UnitKind::Node) CHECK(ad.graph->node(u.nodes[0]).op != ir::OpKind::UpsampleNearest);
+  const std::string bl = program_of(ad, &kernels);
+  const size_t at = bl.find(" / 2u) * ");
+  REQUIRE(at != std::string::npos);
+  CHECK(bl.rfind("acnn_vec<unsigned short, 8>*>(in", at) > bl.rfind('\n', at));  // on the vector load's line
 }
 
 TEST_CASE("CUDA lowering: relu(conv + bias (+ z)) runs as one fused convolution unit", "[unit]") {
