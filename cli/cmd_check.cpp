@@ -76,7 +76,7 @@ Command register_check(CLI::App& app) {
       TrainGraphOptions go = r ? TrainGraphOptions::from(*r) : default_train_options(*fwd);
       Teacher teacher;
       if (r) {
-        teacher = load_teacher(*r, o->file, b, t);
+        teacher = load_teacher(*r, o->file, b, t, o->model_args, fwd.get());
         go.teacher = teacher.graph.get();
       }
       go.timer = t;

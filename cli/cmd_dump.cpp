@@ -218,7 +218,7 @@ Command register_dump(CLI::App& app) {
       if (d->mode == "train") {
         TrainGraphOptions go = recipe ? TrainGraphOptions::from(*recipe) : default_train_options(*fwd);
         if (recipe) {
-          teacher = load_teacher(*recipe, o->file, d->batch, t);
+          teacher = load_teacher(*recipe, o->file, d->batch, t, o->model_args, fwd.get());
           go.teacher = teacher.graph.get();
         }
         go.timer = t;

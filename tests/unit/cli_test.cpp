@@ -85,6 +85,16 @@ TEST_CASE("acnn dump prints the AST and the IR in every format", "[cli]") {
   CHECK(bad.code == 2);
 }
 
+TEST_CASE("--model-arg reaches the distillation teacher in dump and check as in train", "[cli]") {
+  // Assemble-ResNet-50 distills from Assemble-ResNet-152 (its file builds
+  // 256 px): at 64 px the teacher must follow, or the graphs disagree.
+  Result dump = run_acnn("dump models/assemble_resnet50.acnn --stage train --batch 2 --model-arg size=64");
+  CHECK(dump.code == 0);
+  CHECK(has(dump, "f32[2,3,64,64]"));
+  Result check = run_acnn("check models/assemble_resnet50.acnn --train --batch 2 --model-arg size=64");
+  CHECK(check.code == 0);
+}
+
 TEST_CASE("acnn run does a reference forward pass", "[cli]") {
   Result r = run_acnn("run models/fashion/assemble.acnn --batch 2");
   INFO(r.out);
