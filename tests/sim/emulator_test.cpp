@@ -88,6 +88,59 @@ TEST_CASE("CUDA emulator: capture records, replay runs, refused calls invalidate
   cudaStreamDestroy(s);
 }
 
+TEST_CASE("CUDA emulator: a capture over two streams is a DAG, replayed in the most adversarial order", "[sim]") {
+  cudaStream_t a, b;
+  cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking);
+  cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking);
+  cudaEvent_t fork, after, join, outside;
+  for (cudaEvent_t* e : {&fork, &after, &join, &outside}) cudaEventCreateWithFlags(e, cudaEventDisableTiming);
+  unsigned char* d = nullptr;
+  REQUIRE(cudaMalloc(reinterpret_cast<void**>(&d), 1) == cudaSuccess);
+  // a writes 1, b (forked from a) writes 2; `ordered`: b waits for a's write.
+  auto capture = [&](bool ordered, bool joined, cudaGraph_t* g) {
+    REQUIRE(cudaStreamBeginCapture(a, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+    cudaEventRecord(fork, a);
+    cudaStreamWaitEvent(b, fork, 0);
+    cudaMemsetAsync(d, 1, 1, a);
+    if (ordered) cudaEventRecord(after, a), cudaStreamWaitEvent(b, after, 0);
+    cudaMemsetAsync(d, 2, 1, b);
+    if (joined) cudaEventRecord(join, b), cudaStreamWaitEvent(a, join, 0);
+    return cudaStreamEndCapture(a, g);
+  };
+  auto replay = [&](cudaGraph_t g) {
+    cudaGraphExec_t x = nullptr;
+    REQUIRE(cudaGraphInstantiate(&x, g, 0) == cudaSuccess);
+    cudaGraphDestroy(g);
+    cudaMemsetAsync(d, 0, 1, a);
+    REQUIRE(cudaGraphLaunch(x, a) == cudaSuccess);
+    REQUIRE(cudaStreamSynchronize(a) == cudaSuccess);
+    cudaGraphExecDestroy(x);
+    return static_cast<int>(d[0]);
+  };
+  cudaGraph_t g = nullptr;
+  REQUIRE(capture(true, true, &g) == cudaSuccess);
+  CHECK(replay(g) == 2);
+  // Without the edge the writes may run in either order: the one captured
+  // last runs first.
+  REQUIRE(capture(false, true, &g) == cudaSuccess);
+  CHECK(replay(g) == 1);
+  // b's work must be joined back into a before the capture ends.
+  CHECK(capture(true, false, &g) == cudaErrorStreamCaptureUnjoined);
+  CHECK(g == nullptr);
+  cudaGetLastError();
+  // A capturing stream cannot wait for work outside its capture.
+  cudaEventRecord(outside, b);
+  cudaStreamSynchronize(b);
+  REQUIRE(cudaStreamBeginCapture(a, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+  CHECK(cudaStreamWaitEvent(a, outside, 0) == cudaErrorStreamCaptureUnsupported);
+  CHECK(cudaStreamEndCapture(a, &g) == cudaErrorStreamCaptureInvalidated);
+  cudaGetLastError();
+  cudaFree(d);
+  for (cudaEvent_t e : {fork, after, join, outside}) cudaEventDestroy(e);
+  cudaStreamDestroy(a);
+  cudaStreamDestroy(b);
+}
+
 TEST_CASE("CUDA emulator: NVRTC programs load and launch with arguments copied at the launch", "[sim]") {
   const std::vector<char> image = compile(kScaleKernel);
   cudaLibrary_t lib;
