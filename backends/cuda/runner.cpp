@@ -409,9 +409,24 @@ void CudaRunner::liveness() {
 }
 
 void CudaRunner::allocate() {
-  // The arena: temporaries packed by live range (runtime/plan.cpp's packer).
+  // The arena: temporaries packed by live range (runtime/plan.cpp's packer),
+  // each launched step's scratch among them, live during that step only:
+  // the arena then holds at each moment what that moment needs (not the
+  // largest activations plus the largest scratch), and steps on two streams
+  // get scratch of their own.
   Plan packer;
-  std::vector<int> arena_slots;
+  std::vector<int> arena_slots, scratch_steps;
+  for (int i = 0; i < static_cast<int>(steps_.size()); ++i) {
+    Step& st = steps_[i];
+    st.workspace = st.cached ? 0 : st.kernel->workspace_bytes();
+    if (!st.workspace) continue;
+    acnn::Slot ps;
+    ps.bytes = align256(st.workspace);
+    ps.home = SlotHome::Arena;
+    ps.first = ps.last = i;
+    packer.slots.push_back(ps);
+    scratch_steps.push_back(i);
+  }
   for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
     const Slot& s = slots_[i];
     if (s.home != Home::Arena || s.first < 0) continue;
@@ -424,7 +439,9 @@ void CudaRunner::allocate() {
     arena_slots.push_back(i);
   }
   packer.plan_arena();
-  for (size_t k = 0; k < arena_slots.size(); ++k) slots_[arena_slots[k]].offset = packer.slots[k].offset;
+  for (size_t k = 0; k < scratch_steps.size(); ++k) steps_[scratch_steps[k]].workspace_at = packer.slots[k].offset;
+  for (size_t k = 0; k < arena_slots.size(); ++k)
+    slots_[arena_slots[k]].offset = packer.slots[scratch_steps.size() + k].offset;
   arena_bytes_ = align256(packer.arena_bytes);
   // Persistent tensors, constants and cached conversions, kernel state.
   persist_bytes_ = dedicated_bytes_ = feed_bytes_ = out_bytes_ = 0;
@@ -437,7 +454,7 @@ void CudaRunner::allocate() {
   for (size_t i = 0; i < steps_.size(); ++i) {
     state_at[i] = dedicated_bytes_;
     dedicated_bytes_ += align256(steps_[i].kernel->state_bytes());
-    workspace_bytes_ = std::max(workspace_bytes_, steps_[i].kernel->workspace_bytes());
+    if (steps_[i].cached) workspace_bytes_ = std::max(workspace_bytes_, steps_[i].kernel->workspace_bytes());
   }
   workspace_bytes_ = align256(workspace_bytes_);
   for (Io& f : feeds_) f.offset = feed_bytes_, slots_[f.slot].offset = feed_bytes_, feed_bytes_ += align256(f.bytes);
@@ -495,6 +512,7 @@ void CudaRunner::plan_step_streams() {
       touches[i].push_back(MemRange{kDedicated, state_at_[f], state_at_[f] + k->state_bytes(), false});
     }
     if (st.kernel->uses_status()) touches[i].push_back(MemRange{kStatus, 0, sizeof(AcnnStatus), true});
+    if (st.workspace) touches[i].push_back(MemRange{kArena, st.workspace_at, st.workspace_at + st.workspace, true});
   }
   streams_ = plan_streams(touches, launched, host_steps_ ? 1 : std::min(wanted, 2));
   if (streams_.streams < 2) return;
@@ -503,10 +521,6 @@ void CudaRunner::plan_step_streams() {
     if (streams_.record[i]) ACNN_CUDA(cudaEventCreateWithFlags(&stream_events_[i], cudaEventDisableTiming));
   ACNN_CUDA(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
   ACNN_CUDA(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
-  for (size_t i = 0; i < steps_.size(); ++i)
-    if (streams_.stream[i] == 1) side_workspace_bytes_ = std::max(side_workspace_bytes_, steps_[i].kernel->workspace_bytes());
-  side_workspace_bytes_ = align256(side_workspace_bytes_);
-  ACNN_CUDA(cudaMalloc(reinterpret_cast<void**>(&side_workspace_), side_workspace_bytes_));
   dev_->side_cudnn();  // created now: not while a graph is captured
 }
 
@@ -574,7 +588,6 @@ CudaRunner::~CudaRunner() {
     if (e) cudaEventDestroy(e);
   if (fork_) cudaEventDestroy(fork_);
   if (join_) cudaEventDestroy(join_);
-  cudaFree(side_workspace_);
   steps_.clear();  // kernels hold descriptors of the device's handles
   cudaFree(arena_);
   cudaFree(persist_);

@@ -78,6 +78,7 @@ class CudaRunner final : public Runner {
     bool optimizer = false;    // writes a parameter's update (skipped on fp16 overflow)
     bool cast = false;         // a conversion of the element type only
     int unit = -1;             // the plan's unit it runs (-1: a conversion the runner added)
+    size_t workspace = 0, workspace_at = 0;  // its scratch (workspace_bytes()), in the arena
     double seconds = 0;
     int64_t calls = 0;
   };
@@ -151,16 +152,15 @@ class CudaRunner final : public Runner {
   int inplace_updates_ = 0, copied_updates_ = 0;
 
   // Device memory: one block each, sizes in bytes.
+  // workspace_: the scratch of steps run outside the step (cached); a
+  // launched step's scratch is a temporary of the arena, live during it.
   char *arena_ = nullptr, *persist_ = nullptr, *dedicated_ = nullptr, *workspace_ = nullptr;
   std::vector<size_t> state_at_;  // per step: its state's offset in dedicated_
   // The step's kernels on two compute streams (streams.h): the plan, an
-  // event per step another stream waits for, the fork and the join, and
-  // the second stream's own workspace.
+  // event per step another stream waits for, the fork and the join.
   StreamPlan streams_;
   std::vector<cudaEvent_t> stream_events_;
   cudaEvent_t fork_ = nullptr, join_ = nullptr;
-  char* side_workspace_ = nullptr;
-  size_t side_workspace_bytes_ = 0;
   char* feed_dev_[2] = {nullptr, nullptr};
   AcnnParams* params_dev_[2] = {nullptr, nullptr};
   AcnnStatus* status_dev_ = nullptr;

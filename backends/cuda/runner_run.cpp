@@ -38,14 +38,15 @@ void CudaRunner::enqueue_steps(int parity, bool timed) {
   // the compute stream here and joins it at the end, so that steps never
   // overlap each other; kernels wait for their conflicts on the other one.
   if (streams_.streams > 1 && !timed) {
-    LaunchCtx side{*dev_, dev_->side, params_dev_[parity], status_dev_, side_workspace_, side_workspace_bytes_,
-                   &host_ctx_, dev_->side_cudnn()};
+    LaunchCtx side{*dev_, dev_->side, params_dev_[parity], status_dev_, nullptr, 0, &host_ctx_, dev_->side_cudnn()};
     LaunchCtx* ctx[2] = {&c, &side};
     ACNN_CUDA(cudaEventRecord(fork_, dev_->compute));
     ACNN_CUDA(cudaStreamWaitEvent(dev_->side, fork_, 0));
     for (size_t i = 0; i < steps_.size(); ++i) {
       if (steps_[i].cached) continue;
       LaunchCtx& on = *ctx[streams_.stream[i]];
+      on.workspace = steps_[i].workspace ? arena_ + steps_[i].workspace_at : nullptr;
+      on.workspace_bytes = steps_[i].workspace;
       for (int w : streams_.waits[i]) ACNN_CUDA(cudaStreamWaitEvent(on.stream, stream_events_[w], 0));
       steps_[i].kernel->launch(step_in_[parity][i], step_out_[parity][i], on);
       if (streams_.record[i]) ACNN_CUDA(cudaEventRecord(stream_events_[i], on.stream));
@@ -65,6 +66,8 @@ void CudaRunner::enqueue_steps(int parity, bool timed) {
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& st = steps_[i];
     if (st.cached) continue;
+    c.workspace = st.workspace ? arena_ + st.workspace_at : nullptr;
+    c.workspace_bytes = st.workspace;
     st.kernel->launch(step_in_[parity][i], step_out_[parity][i], c);
     if (timed) ACNN_CUDA(cudaEventRecord(step_events_[i + 1], dev_->compute));
   }
@@ -302,7 +305,7 @@ MemoryReport CudaRunner::memory() const {
   m.arena = arena_bytes_;
   m.persistent = persist_bytes_;
   m.dedicated = dedicated_bytes_;
-  m.workspace = workspace_bytes_ + side_workspace_bytes_;
+  m.workspace = workspace_bytes_;
   m.io = 2 * (feed_bytes_ + sizeof(AcnnParams)) + sizeof(AcnnStatus);
   size_t free = 0, total = 0;
   if (cudaMemGetInfo(&free, &total) == cudaSuccess) min_free_ = std::min(min_free_, free);
@@ -352,13 +355,14 @@ std::string CudaRunner::dump_plan() const {
      << (program_.from_cache() ? ", cubin from cache" : "") << "), " << plan_.fused_expanded << " fused nodes expanded, "
      << plan_.rewrites << " rewrites, " << plan_.formats.activations << " half-precision values\n"
      << "memory: arena " << arena_bytes_ << " B, persistent " << persist_bytes_ << " B, dedicated " << dedicated_bytes_
-     << " B, workspace " << workspace_bytes_ << " B; updates: " << inplace_updates_ << " in place, " << copied_updates_
+     << " B, workspace (steps run once) " << workspace_bytes_ << " B; updates: " << inplace_updates_ << " in place, " << copied_updates_
      << " copied; CUDA graphs " << (host_steps_ ? "off (host fallback steps)" : opts_.cuda_graphs ? "on" : "off")
      << "; compute streams " << streams_.streams << "\n";
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& st = steps_[i];
     os << "  #" << i << " " << st.kernel->describe() << (st.scope.empty() ? "" : " (" + st.scope + ")")
        << (st.cached ? " cached" : "");
+    if (st.workspace) os << " (workspace " << st.workspace << " B @" << st.workspace_at << ")";
     // The stream, when there are two, and the steps waited for on the other.
     if (streams_.streams > 1 && !st.cached) {
       os << " [stream " << streams_.stream[i];
