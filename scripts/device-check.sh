@@ -15,7 +15,8 @@
 #   3. acnn_tests "[cuda]", each case its own process -> cuda-tests.txt, cuda-tests/N.txt
 #   4. acnn bench ResNet-50 train and infer (batch 256, mixed_bf16) and
 #      Assemble-ResNet-50 train (batch 256, 224x224, mixed_bf16), then
-#      ResNet-50 train on one compute stream (ACNN_CUDA_STREAMS=1) -> bench_*.json;
+#      ResNet-50 train on one compute stream (ACNN_CUDA_STREAMS=1) -> bench_*.json,
+#      and each compiled step (kernels, memory, streams) -> plan_*.txt;
 #      ResNet-50 train again with --remat-min-mib 4 when time allows
 #   4b. a per-kernel profile of the ResNet-50 step against the plan's floor,
 #      when time is left -> profile_resnet50_train.txt
@@ -171,7 +172,7 @@ bench() {  # name, model file, mode, extra acnn options...
   shift 3
   # Fastest cuDNN algorithms, deterministic or not, as PyTorch's cudnn.benchmark picks them.
   ACNN_CUDNN_DETERMINISTIC=0 bounded 120 "$ACNN" bench "$file" --batch "$BATCH" --mode "$mode" --precision mixed_bf16 --device cuda \
-    --steps "$STEPS" --json "$OUT/bench_$name.json" "$@" 2>&1 | tee "$OUT/bench_$name.txt"
+    --steps "$STEPS" --json "$OUT/bench_$name.json" --plan "$OUT/plan_$name.txt" "$@" 2>&1 | tee "$OUT/bench_$name.txt"
 }
 bench resnet50_train models/resnet50.acnn train
 bench resnet50_infer models/resnet50.acnn infer
