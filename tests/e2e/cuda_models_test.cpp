@@ -1,7 +1,8 @@
 // The paper's networks on the CUDA backend, end to end through `acnn bench`
 // as a user runs it: ResNet-50 and Assemble-ResNet-50 (selective kernels,
 // squeeze-excitation, anti-aliasing, Big-Little) at 64 px and batch 2, where
-// the GPU's training steps start from the CPU's loss and follow it. Skipped
+// the GPU's training steps start from the CPU's loss and follow it, and
+// their inference graphs give the CPU's logits. Skipped
 // without a CUDA device; the CUDA emulator build (scripts/test.sh) runs it.
 #include <unistd.h>
 
@@ -10,11 +11,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "compiler/elaborate/model_file.h"
+#include "compiler/ir/op.h"
+#include "compiler/train/train_graph.h"
 #include "runtime/runner.h"
+#include "runtime/train/evaluator.h"
 #include "tests/catch.h"
 #include "tests/e2e/e2e_util.h"
 
@@ -67,5 +73,60 @@ TEST_CASE("CUDA training: ResNet-50 and Assemble-ResNet-50 steps follow the CPU'
     CHECK(std::fabs(gpu["loss_last"].get<double>() - last) <= 2e-2 * first);
     CHECK(std::fabs(half["loss_first"].get<double>() - first) <= 1e-2 * first);
     CHECK(half["loss_last"].get<double>() < 0.6 * first);
+  }
+}
+
+TEST_CASE("CUDA inference: ResNet-50 and Assemble-ResNet-50 logits match the CPU's (64 px, batch 2)", "[cuda]") {
+  std::string why;
+  if (!acnn::cuda_usable(&why)) ACNN_SKIP("no CUDA device: " + why);
+  // The inference graphs as `acnn bench --mode infer` and `acnn eval` build
+  // them (batch norms folded into the convolutions, branches on two streams),
+  // with every block's last gamma left nonzero so that every branch counts.
+  for (const char* model : {"resnet50.acnn", "assemble_resnet50.acnn"}) {
+    INFO(model);
+    acnn::ModelFile mf;
+    REQUIRE(mf.load(acnn::testing::source_dir() + "/models/" + model));
+    REQUIRE(mf.apply_model_args({"size=64"}));
+    auto fwd = mf.build(2);
+    REQUIRE(fwd);
+    // The CPU runs the graph as built; the GPU after the passes `acnn eval`
+    // and `acnn bench --mode infer` run for it (batch-norm folding: fused
+    // convolutions with bias, residual and ReLU).
+    auto g = acnn::build_eval_graph(*fwd, /*with_loss=*/false, /*zero_gamma=*/false);
+    auto gg = acnn::build_eval_graph(*fwd, /*with_loss=*/false, /*zero_gamma=*/false);
+    acnn::train::RunSetup setup;
+    setup.device = "cuda";
+    acnn::train::optimize_graph(*gg, setup, acnn::passes::Mode::Eval);
+    acnn::RunnerOptions co;
+    co.device = "cpu";
+    auto cpu = acnn::make_runner(*g, co);
+    std::map<std::string, acnn::Tensor> feeds;
+    for (const acnn::ir::Node& n : g->nodes()) {
+      if (n.dead || n.op != acnn::ir::OpKind::Input) continue;
+      acnn::Tensor x(acnn::DType::F32, g->type(n.outputs[0]).shape);
+      for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(std::sin(0.37 * i));
+      feeds[n.attrs.s("name")] = x;
+    }
+    acnn::ExecContext ctx;
+    const acnn::Tensor want = cpu->run(feeds, ctx).at("logits");
+    double scale = 1.0;
+    for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::fabs(want.at(i)));
+    for (const char* precision : {"fp32", "mixed_bf16"}) {
+      INFO(precision);
+      acnn::RunnerOptions go;
+      go.device = "cuda";
+      go.precision = precision;
+      auto gpu = acnn::make_runner(*gg, go);
+      for (const std::string& name : cpu->persistent_names()) gpu->set_persistent(name, cpu->get_persistent(name));
+      const double tol = std::string(precision) == "fp32" ? 1e-3 : 5e-2;
+      for (int run = 0; run < 4; ++run) {  // eager warm-ups, then both buffer parities' graphs
+        INFO("run " << run);
+        const acnn::Tensor got = gpu->run(feeds, ctx).at("logits");
+        REQUIRE(got.numel() == want.numel());
+        double worst = 0;
+        for (int64_t i = 0; i < want.numel(); ++i) worst = std::max(worst, std::fabs(got.at(i) - want.at(i)));
+        CHECK(worst <= tol * scale);
+      }
+    }
   }
 }
