@@ -3,7 +3,8 @@
 // under mixed precision, with fp32 accumulation and tensor-core math; fp32
 // with FMA math, so fp32 runs match the reference closely). The algorithm is
 // chosen once per distinct problem when the graph is compiled, by measuring
-// (cudnnFind*; set ACNN_CUDNN_FIND=0 for cuDNN's heuristics instead), among
+// (cudnnFind*; problems under ACNN_CUDNN_FIND_MIN_MFLOP, default 100, and
+// all with ACNN_CUDNN_FIND=0 take cuDNN's heuristics instead), among
 // algorithms whose workspace fits the limit (ACNN_CUDNN_WORKSPACE_MB, default
 // 1024), deterministic ones first (ACNN_CUDNN_DETERMINISTIC=0: any); the
 // choice, with the math type the search reported, is cached per process and
@@ -84,6 +85,16 @@ bool find_enabled() {
   return !(e && std::string(e) == "0");
 }
 
+// Problems smaller than this many FLOPs take cuDNN's heuristics instead of a
+// measured search (ACNN_CUDNN_FIND_MIN_MFLOP, default 100; 0 measures all):
+// a selective-kernel attention's 1x1 convolutions on [N, C, 1, 1] take
+// microseconds whatever the algorithm, while each search costs tens of
+// milliseconds of compile time.
+double find_min_flops() {
+  const char* e = std::getenv("ACNN_CUDNN_FIND_MIN_MFLOP");
+  return (e && *e ? std::strtod(e, nullptr) : 100.0) * 1e6;
+}
+
 // Deterministic algorithms first (a step gives the same bits every time: the
 // graph-replay tests compare runs bit for bit), unless
 // ACNN_CUDNN_DETERMINISTIC=0 admits the ones that sum with atomics.
@@ -144,6 +155,10 @@ class ConvKernel final : public DevKernel {
                                            : CUDNN_TENSOR_OP_MATH;
     ACNN_CUDA(cudnnSetConvolutionMathType(conv_, math));
     math_ = math;
+    const double flops = 2.0 * static_cast<double>(ys[0]) * static_cast<double>(ys[1]) * static_cast<double>(ys[2]) *
+                         static_cast<double>(ys[3]) * static_cast<double>(ws[1]) * static_cast<double>(ws[2]) *
+                         static_cast<double>(ws[3]);
+    measure_ = find_enabled() && flops >= find_min_flops();
     // NHWC first (tensor cores); NCHW when cuDNN has no NHWC algorithm for
     // this problem (the runner then converts the operands).
     std::string why;
@@ -155,13 +170,13 @@ class ConvKernel final : public DevKernel {
       std::ostringstream key;
       key << static_cast<int>(dir_) << "|" << dtype_name(t) << "|" << static_cast<int>(l) << "|" << shape_str(xs)
           << shape_str(ws) << shape_str(ys) << "|" << c.pt << "," << c.pl << "," << c.sh << "," << c.sw << "," << c.dh
-          << "," << c.dw << "," << c.groups << "|" << math;
+          << "," << c.dw << "," << c.groups << "|" << math << (measure_ ? "|measured" : "|heuristic");
       try {
         std::lock_guard<std::mutex> lock(g_cache_mutex);
         auto it = g_cache.find(key.str());
         if (it != g_cache.end()) ++g_stats.in_process;
         if (it == g_cache.end()) {
-          const bool find = find_enabled();
+          const bool find = measure_;
           const std::string disk_key = dev_.name + "|cudnn " + std::to_string(cudnnGetVersion()) + "|" +
                                        (deterministic_only() ? "det" : "any") + "|ws " +
                                        std::to_string(workspace_limit() >> 20) + "|" + key.str();
@@ -173,7 +188,7 @@ class ConvKernel final : public DevKernel {
           if (known) {
             ++g_stats.from_disk;
           } else {
-            ++g_stats.searched;
+            ++(find ? g_stats.searched : g_stats.heuristic);
             g_stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           }
           if (find && !known) disk_choices().put(disk_key, encode(ch));
@@ -320,7 +335,7 @@ class ConvKernel final : public DevKernel {
     constexpr int kMax = 16;
     int n = 0;
     cudnnHandle_t h = dev_.cudnn;
-    const bool find = find_enabled();
+    const bool find = measure_;
     switch (dir_) {
       case Dir::Fwd: {
         cudnnConvolutionFwdAlgoPerf_t perf[kMax];
@@ -368,6 +383,7 @@ class ConvKernel final : public DevKernel {
   Device& dev_;
   Dir dir_;
   cudnnMathType_t math_ = CUDNN_DEFAULT_MATH;
+  bool measure_ = true;  // a measured search (cudnnFind*), else cuDNN's heuristics
   DType dt_;
   DevLayout layout_ = DevLayout::NHWC;
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;

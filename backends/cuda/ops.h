@@ -92,7 +92,7 @@ std::unique_ptr<DevKernel> make_conv(KernelRequest& r);
 // (or asked of the heuristics) and the seconds that took, read from the
 // disk cache, or found in the process's own cache.
 struct ConvSearchStats {
-  int searched = 0, from_disk = 0, in_process = 0;
+  int searched = 0, from_disk = 0, in_process = 0, heuristic = 0;
   double seconds = 0;
 };
 ConvSearchStats conv_search_stats();

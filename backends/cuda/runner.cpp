@@ -52,7 +52,8 @@ CudaRunner::CudaRunner(const ir::Graph& g, const RunnerOptions& o) : opts_(o), c
   compile(g);
   const ConvSearchStats after = conv_search_stats();
   conv_search_ = ConvSearchStats{after.searched - before.searched, after.from_disk - before.from_disk,
-                                 after.in_process - before.in_process, after.seconds - before.seconds};
+                                 after.in_process - before.in_process, after.heuristic - before.heuristic,
+                                 after.seconds - before.seconds};
   compile_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - created_).count();
 }
 
@@ -61,10 +62,10 @@ std::string CudaRunner::compile_report() const {
   const double rest = compile_seconds_ - plan_seconds_ - program_.compile_seconds() - conv_search_.seconds;
   std::snprintf(line, sizeof line,
                 "CUDA runner compile %.2f s: plan %.2f s, NVRTC %.2f s (%zu kernels%s), cuDNN algorithm search %.2f s (%d problems "
-                "searched, %d from the disk cache, %d shared), the rest %.2f s",
+                "searched, %d from the disk cache, %d shared, %d small ones by heuristics), the rest %.2f s",
                 compile_seconds_, plan_seconds_, program_.compile_seconds(), program_.kernels(),
                 program_.from_cache() ? ", from the disk cache" : "", conv_search_.seconds, conv_search_.searched,
-                conv_search_.from_disk, conv_search_.in_process, rest);
+                conv_search_.from_disk, conv_search_.in_process, conv_search_.heuristic, rest);
   std::string r = line;
   int launched = 0;
   for (const Step& st : steps_) launched += st.cached ? 0 : 1;

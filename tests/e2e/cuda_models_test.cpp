@@ -117,6 +117,10 @@ TEST_CASE("CUDA inference: ResNet-50 and Assemble-ResNet-50 logits match the CPU
       go.device = "cuda";
       go.precision = precision;
       auto gpu = acnn::make_runner(*gg, go);
+      // At 64 px and batch 2 most convolutions are under 100 MFLOP: cuDNN's
+      // heuristics choose their algorithms, without a measured search.
+      if (std::string(precision) == "fp32" && std::string(model) == "resnet50.acnn")
+        CHECK(gpu->compile_report().find(", 0 small ones by heuristics") == std::string::npos);
       for (const std::string& name : cpu->persistent_names()) gpu->set_persistent(name, cpu->get_persistent(name));
       const double tol = std::string(precision) == "fp32" ? 1e-3 : 5e-2;
       for (int run = 0; run < 4; ++run) {  // eager warm-ups, then both buffer parities' graphs
