@@ -85,7 +85,7 @@ TEST_CASE("acnn dump prints the AST and the IR in every format", "[cli]") {
   CHECK(bad.code == 2);
 }
 
-TEST_CASE("--model-arg reaches the distillation teacher in dump and check as in train", "[cli]") {
+TEST_CASE("acnn dump and check pass --model-arg to the distillation teacher, as train does", "[cli]") {
   // Assemble-ResNet-50 distills from Assemble-ResNet-152 (its file builds
   // 256 px): at 64 px the teacher must follow, or the graphs disagree.
   Result dump = run_acnn("dump models/assemble_resnet50.acnn --stage train --batch 2 --model-arg size=64");
