@@ -45,6 +45,25 @@ using Ints = std::vector<int64_t>;
 
 namespace {
 
+// Sets an environment variable for the scope, then restores what it was.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    if (value) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (had_) ::setenv(name_, old_.c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
+};
+
 std::unique_ptr<Runner> gpu_runner(const ir::Graph& g, const std::string& precision, bool graphs = true,
                                    uint64_t seed = 0) {
   RunnerOptions o;
@@ -208,10 +227,13 @@ TEST_CASE("CUDA runner: graph replay, two steps in flight and eager launches agr
   auto feeds = small_feeds();
   // Measured cuDNN searches even for these small problems (by default,
   // problems under 100 MFLOP take the heuristics).
-  ::setenv("ACNN_CUDNN_FIND_MIN_MFLOP", "0", 1);
-  auto eager = gpu_runner(*g, "mixed_bf16", /*graphs=*/false), replay = gpu_runner(*g, "mixed_bf16", true),
-       piped = gpu_runner(*g, "mixed_bf16", true);
-  ::unsetenv("ACNN_CUDNN_FIND_MIN_MFLOP");
+  std::unique_ptr<Runner> eager, replay, piped;
+  {
+    ScopedEnv measure_all("ACNN_CUDNN_FIND_MIN_MFLOP", "0");
+    eager = gpu_runner(*g, "mixed_bf16", /*graphs=*/false);
+    replay = gpu_runner(*g, "mixed_bf16", true);
+    piped = gpu_runner(*g, "mixed_bf16", true);
+  }
   ExecContext ctx;
   ctx.scalars["lr"] = 0.05f;
   std::vector<float> le, lr, lp;
@@ -469,10 +491,15 @@ TEST_CASE("CUDA training: kernels on two streams compute what one stream does", 
   // kernels, Big-Little, downsampling, DropBlock masks).
   const int64_t batch = 4;
   auto g = fashion_train_graph(batch, false, "assemble");
-  ::setenv("ACNN_CUDA_STREAMS", "1", 1);
-  auto one = gpu_runner(*g, "fp32");
-  ::unsetenv("ACNN_CUDA_STREAMS");
-  auto two = gpu_runner(*g, "fp32");
+  std::unique_ptr<Runner> one, two;
+  {
+    ScopedEnv single("ACNN_CUDA_STREAMS", "1");
+    one = gpu_runner(*g, "fp32");
+  }
+  {
+    ScopedEnv both("ACNN_CUDA_STREAMS", nullptr);
+    two = gpu_runner(*g, "fp32");
+  }
   CHECK(one->compile_report().find("; 1 compute stream") != std::string::npos);
   CHECK(two->compile_report().find("; 2 compute streams") != std::string::npos);
   for (const std::string& name : one->persistent_names()) two->set_persistent(name, one->get_persistent(name));
