@@ -30,6 +30,7 @@
 #include "backends/cuda/kernels.h"
 #include "backends/cuda/ops.h"
 #include "compiler/ir/op.h"
+#include "compiler/ir/stats.h"
 #include "compiler/ops/common.h"
 
 namespace acnn::cuda {
@@ -155,10 +156,7 @@ class ConvKernel final : public DevKernel {
                                            : CUDNN_TENSOR_OP_MATH;
     ACNN_CUDA(cudnnSetConvolutionMathType(conv_, math));
     math_ = math;
-    const double flops = 2.0 * static_cast<double>(ys[0]) * static_cast<double>(ys[1]) * static_cast<double>(ys[2]) *
-                         static_cast<double>(ys[3]) * static_cast<double>(ws[1]) * static_cast<double>(ws[2]) *
-                         static_cast<double>(ws[3]);
-    measure_ = find_enabled() && flops >= find_min_flops();
+    measure_ = find_enabled() && 2.0 * static_cast<double>(ir::node_macs(r.g, n)) >= find_min_flops();
     // NHWC first (tensor cores); NCHW when cuDNN has no NHWC algorithm for
     // this problem (the runner then converts the operands).
     std::string why;
@@ -256,7 +254,7 @@ class ConvKernel final : public DevKernel {
 
   void launch(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) override {
     const float one = 1.0f, zero = 0.0f;
-    cudnnHandle_t h = c.cudnn ? c.cudnn : dev_.cudnn;
+    cudnnHandle_t h = c.cudnn;
     if (epilogue_) return launch_fused(in, out, c);
     switch (dir_) {
       case Dir::Fwd:
@@ -290,7 +288,7 @@ class ConvKernel final : public DevKernel {
   // relu(conv(x, w) + bias (+ bias2) (+ z)): the mode that worked on the first launch.
   void launch_fused(const std::vector<DevTensor>& in, const std::vector<DevTensor>& out, LaunchCtx& c) {
     const float one = 1.0f, zero = 0.0f, alpha2 = z_ > 0 ? 1.0f : 0.0f;
-    cudnnHandle_t h = c.cudnn ? c.cudnn : dev_.cudnn;
+    cudnnHandle_t h = c.cudnn;
     const float* b1 = static_cast<const float*>(in[2].ptr);
     const float* b2 = biases_ == 2 ? static_cast<const float*>(in[3].ptr) : nullptr;
     const void* z = z_ > 0 ? in[z_].ptr : out[0].ptr;  // not read when alpha2 is 0

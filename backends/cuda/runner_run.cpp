@@ -37,23 +37,13 @@ void CudaRunner::enqueue_steps(int parity, bool timed) {
   // Two streams (streams.h), except when profiling: the second forks from
   // the compute stream here and joins it at the end, so that steps never
   // overlap each other; kernels wait for their conflicts on the other one.
-  if (streams_.streams > 1 && !timed) {
-    LaunchCtx side{*dev_, dev_->side, params_dev_[parity], status_dev_, nullptr, 0, &host_ctx_, dev_->side_cudnn()};
-    LaunchCtx* ctx[2] = {&c, &side};
+  const bool two = streams_.streams > 1 && !timed;
+  LaunchCtx side{*dev_, dev_->side, params_dev_[parity], status_dev_, nullptr, 0, &host_ctx_,
+                 two ? dev_->side_cudnn() : nullptr};
+  LaunchCtx* ctx[2] = {&c, &side};
+  if (two) {
     ACNN_CUDA(cudaEventRecord(fork_, dev_->compute));
     ACNN_CUDA(cudaStreamWaitEvent(dev_->side, fork_, 0));
-    for (size_t i = 0; i < steps_.size(); ++i) {
-      if (steps_[i].cached) continue;
-      LaunchCtx& on = *ctx[streams_.stream[i]];
-      on.workspace = steps_[i].workspace ? arena_ + steps_[i].workspace_at : nullptr;
-      on.workspace_bytes = steps_[i].workspace;
-      for (int w : streams_.waits[i]) ACNN_CUDA(cudaStreamWaitEvent(on.stream, stream_events_[w], 0));
-      steps_[i].kernel->launch(step_in_[parity][i], step_out_[parity][i], on);
-      if (streams_.record[i]) ACNN_CUDA(cudaEventRecord(stream_events_[i], on.stream));
-    }
-    ACNN_CUDA(cudaEventRecord(join_, dev_->side));
-    ACNN_CUDA(cudaStreamWaitEvent(dev_->compute, join_, 0));
-    return;
   }
   // Profiling: an event after each kernel, read once the step is done, so
   // that each step's time is the GPU's between its neighbours (launches
@@ -66,10 +56,18 @@ void CudaRunner::enqueue_steps(int parity, bool timed) {
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& st = steps_[i];
     if (st.cached) continue;
-    c.workspace = st.workspace ? arena_ + st.workspace_at : nullptr;
-    c.workspace_bytes = st.workspace;
-    st.kernel->launch(step_in_[parity][i], step_out_[parity][i], c);
+    LaunchCtx& on = two ? *ctx[streams_.stream[i]] : c;
+    on.workspace = st.workspace ? arena_ + st.workspace_at : nullptr;
+    on.workspace_bytes = st.workspace;
+    if (two)
+      for (int w : streams_.waits[i]) ACNN_CUDA(cudaStreamWaitEvent(on.stream, stream_events_[w], 0));
+    st.kernel->launch(step_in_[parity][i], step_out_[parity][i], on);
+    if (two && streams_.record[i]) ACNN_CUDA(cudaEventRecord(stream_events_[i], on.stream));
     if (timed) ACNN_CUDA(cudaEventRecord(step_events_[i + 1], dev_->compute));
+  }
+  if (two) {
+    ACNN_CUDA(cudaEventRecord(join_, dev_->side));
+    ACNN_CUDA(cudaStreamWaitEvent(dev_->compute, join_, 0));
   }
   if (!timed) return;
   ACNN_CUDA(cudaStreamSynchronize(dev_->compute));

@@ -13,7 +13,6 @@
 //    fp16 (loss-scaled) steps.
 // Device selection without a GPU is tested here too, as [unit].
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <regex>
@@ -30,6 +29,7 @@
 #include "tests/ops/cuda_cases.h"
 #include "tests/ops/parity.h"
 #include "tests/paths.h"
+#include "tests/scoped_env.h"
 
 using namespace acnn;
 using namespace acnn::testing;
@@ -45,24 +45,7 @@ using Ints = std::vector<int64_t>;
 
 namespace {
 
-// Sets an environment variable for the scope, then restores what it was.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
-    if (value) ::setenv(name, value, 1);
-    else ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (had_) ::setenv(name_, old_.c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
+using acnn::testing::ScopedEnv;
 
 std::unique_ptr<Runner> gpu_runner(const ir::Graph& g, const std::string& precision, bool graphs = true,
                                    uint64_t seed = 0) {

@@ -28,6 +28,7 @@
 #include "runtime/interpreter.h"
 #include "tests/catch.h"
 #include "tests/graph_test_util.h"
+#include "tests/scoped_env.h"
 
 using namespace acnn;
 using namespace acnn::cuda;
@@ -488,12 +489,10 @@ TEST_CASE("CUDA disk cache: choices persist across runs; damaged lines are skipp
   memory_only.put("k", "v");
   CHECK(memory_only.get("k") == std::optional<std::string>("v"));
   // $ACNN_CACHE_DIR/<kind> first.
-  const char* old = std::getenv("ACNN_CACHE_DIR");
-  std::string saved = old ? old : "";
-  ::setenv("ACNN_CACHE_DIR", dir.c_str(), 1);
-  CHECK(cache_dir("cudnn") == dir / "cudnn");
-  if (old) ::setenv("ACNN_CACHE_DIR", saved.c_str(), 1);
-  else ::unsetenv("ACNN_CACHE_DIR");
+  {
+    acnn::testing::ScopedEnv cache("ACNN_CACHE_DIR", dir.c_str());
+    CHECK(cache_dir("cudnn") == dir / "cudnn");
+  }
   fs::remove_all(dir);
 }
 
@@ -666,9 +665,10 @@ TEST_CASE("CUDA lowering: a sum or mean of a region's value runs in the region's
   }
   CHECK(reducing >= 10);
   // ACNN_CUDA_FUSE_REDUCTIONS=0 leaves every reduction a kernel of its own.
-  ::setenv("ACNN_CUDA_FUSE_REDUCTIONS", "0", 1);
-  DevicePlan off = plan_device(*g, Precision::BF16);
-  ::unsetenv("ACNN_CUDA_FUSE_REDUCTIONS");
+  DevicePlan off = [&] {
+    acnn::testing::ScopedEnv unfused("ACNN_CUDA_FUSE_REDUCTIONS", "0");
+    return plan_device(*g, Precision::BF16);
+  }();
   int off_reducing = 0;
   for (const Unit& u : off.units.units) off_reducing += u.kind == UnitKind::ReducingRegion;
   CHECK(off_reducing == 0);
